@@ -85,10 +85,15 @@ func Conflict(kind, namespace, name, why string) error {
 
 // Compacted reports that a watch or list asked for a revision that etcd has
 // compacted away; the caller must list again and watch from the new revision.
+// oldest is the first revision still available, or 0 when unknown.
 func Compacted(requested, oldest int64) error {
-	return newStatus(codes.OutOfRange, ReasonCompacted,
-		fmt.Sprintf("resource version %d is too old: history before %d was compacted; list again", requested, oldest),
-		map[string]string{"requested": fmt.Sprint(requested), "oldest": fmt.Sprint(oldest)})
+	msg := fmt.Sprintf("resource version %d is too old: its history was compacted; list again", requested)
+	meta := map[string]string{"requested": fmt.Sprint(requested)}
+	if oldest > 0 {
+		msg = fmt.Sprintf("resource version %d is too old: history before %d was compacted; list again", requested, oldest)
+		meta["oldest"] = fmt.Sprint(oldest)
+	}
+	return newStatus(codes.OutOfRange, ReasonCompacted, msg, meta)
 }
 
 // AlreadyBound reports a BindPod on a pod that already has a node.

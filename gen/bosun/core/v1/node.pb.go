@@ -757,8 +757,8 @@ const file_bosun_core_v1_node_proto_rawDesc = "" +
 	"time_added\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\ttimeAdded\"\xf8\x04\n" +
 	"\n" +
 	"NodeStatus\x12I\n" +
-	"\bcapacity\x18\x01 \x03(\v2'.bosun.core.v1.NodeStatus.CapacityEntryB\x04\x88\xb5\x18\x01R\bcapacity\x12R\n" +
-	"\vallocatable\x18\x02 \x03(\v2*.bosun.core.v1.NodeStatus.AllocatableEntryB\x04\x88\xb5\x18\x01R\vallocatable\x12<\n" +
+	"\bcapacity\x18\x01 \x03(\v2'.bosun.core.v1.NodeStatus.CapacityEntryB\x04\xa8\xd0*\x01R\bcapacity\x12R\n" +
+	"\vallocatable\x18\x02 \x03(\v2*.bosun.core.v1.NodeStatus.AllocatableEntryB\x04\xa8\xd0*\x01R\vallocatable\x12<\n" +
 	"\n" +
 	"conditions\x18\x03 \x03(\v2\x1c.bosun.core.v1.NodeConditionR\n" +
 	"conditions\x128\n" +

@@ -3923,7 +3923,7 @@ const file_bosun_core_v1_pod_proto_rawDesc = "" +
 	"\x15ResourceFieldSelector\x12%\n" +
 	"\x0econtainer_name\x18\x01 \x01(\tR\rcontainerName\x12\x1a\n" +
 	"\bresource\x18\x02 \x01(\tR\bresource\x12\x1e\n" +
-	"\adivisor\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\adivisor\"\xaf\x01\n" +
+	"\adivisor\x18\x03 \x01(\tB\x04\xa8\xd0*\x01R\adivisor\"\xaf\x01\n" +
 	"\rEnvFromSource\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12G\n" +
 	"\x0econfig_map_ref\x18\x02 \x01(\v2!.bosun.core.v1.ConfigMapEnvSourceR\fconfigMapRef\x12=\n" +
@@ -3938,8 +3938,8 @@ const file_bosun_core_v1_pod_proto_rawDesc = "" +
 	"\boptional\x18\x02 \x01(\bH\x00R\boptional\x88\x01\x01B\v\n" +
 	"\t_optional\"\xb2\x02\n" +
 	"\x14ResourceRequirements\x12M\n" +
-	"\x06limits\x18\x01 \x03(\v2/.bosun.core.v1.ResourceRequirements.LimitsEntryB\x04\x88\xb5\x18\x01R\x06limits\x12S\n" +
-	"\brequests\x18\x02 \x03(\v21.bosun.core.v1.ResourceRequirements.RequestsEntryB\x04\x88\xb5\x18\x01R\brequests\x1a9\n" +
+	"\x06limits\x18\x01 \x03(\v2/.bosun.core.v1.ResourceRequirements.LimitsEntryB\x04\xa8\xd0*\x01R\x06limits\x12S\n" +
+	"\brequests\x18\x02 \x03(\v21.bosun.core.v1.ResourceRequirements.RequestsEntryB\x04\xa8\xd0*\x01R\brequests\x1a9\n" +
 	"\vLimitsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
@@ -3963,7 +3963,7 @@ const file_bosun_core_v1_pod_proto_rawDesc = "" +
 	"\x14EmptyDirVolumeSource\x12\x16\n" +
 	"\x06medium\x18\x01 \x01(\tR\x06medium\x12#\n" +
 	"\n" +
-	"size_limit\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\tsizeLimit\">\n" +
+	"size_limit\x18\x02 \x01(\tB\x04\xa8\xd0*\x01R\tsizeLimit\">\n" +
 	"\x14HostPathVolumeSource\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\"S\n" +

@@ -785,9 +785,9 @@ var file_bosun_meta_v1_meta_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.FieldOptions)(nil),
 		ExtensionType: (*bool)(nil),
-		Field:         50001,
+		Field:         87301,
 		Name:          "bosun.meta.v1.quantity",
-		Tag:           "varint,50001,opt,name=quantity",
+		Tag:           "varint,87301,opt,name=quantity",
 		Filename:      "bosun/meta/v1/meta.proto",
 	},
 }
@@ -797,7 +797,7 @@ var (
 	// quantity marks a string (or map of strings) that holds a resource quantity
 	// such as "500m" or "128Mi". Manifests may write such a value as a bare number.
 	//
-	// optional bool quantity = 50001;
+	// optional bool quantity = 87301;
 	E_Quantity = &file_bosun_meta_v1_meta_proto_extTypes[0]
 )
 
@@ -889,7 +889,7 @@ const file_bosun_meta_v1_meta_proto_rawDesc = "" +
 	"\x1dDELETE_PROPAGATION_BACKGROUND\x10\x01\x12!\n" +
 	"\x1dDELETE_PROPAGATION_FOREGROUND\x10\x02\x12\x1d\n" +
 	"\x19DELETE_PROPAGATION_ORPHAN\x10\x03:;\n" +
-	"\bquantity\x12\x1d.google.protobuf.FieldOptions\x18ц\x03 \x01(\bR\bquantityB\x98\x01\n" +
+	"\bquantity\x12\x1d.google.protobuf.FieldOptions\x18\x85\xaa\x05 \x01(\bR\bquantityB\x98\x01\n" +
 	"\x11com.bosun.meta.v1B\tMetaProtoP\x01Z\"bosun.dev/gen/bosun/meta/v1;metav1\xa2\x02\x03BMX\xaa\x02\rBosun.Meta.V1\xca\x02\rBosun\\Meta\\V1\xe2\x02\x19Bosun\\Meta\\V1\\GPBMetadata\xea\x02\x0fBosun::Meta::V1b\x06proto3"
 
 var (
