@@ -1,0 +1,288 @@
+// Package apiserver assembles Bosun's apiserver: etcd (embedded or external),
+// one watch cache per kind, the registry of storage rules, the gRPC API with
+// health and reflection, and the REST gateway. The apiserver command runs one;
+// tests and benchmarks embed one in-process through the same Config.
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	corev1 "bosun.dev/gen/bosun/core/v1"
+	"bosun.dev/pkg/api"
+	"bosun.dev/pkg/client"
+	"bosun.dev/pkg/pki"
+	"bosun.dev/pkg/server"
+	"bosun.dev/services/apiserver/internal/apiservice"
+	"bosun.dev/services/apiserver/internal/defaults"
+	"bosun.dev/services/apiserver/internal/etcd"
+	"bosun.dev/services/apiserver/internal/gateway"
+	"bosun.dev/services/apiserver/internal/registry"
+	"bosun.dev/services/apiserver/internal/storage"
+	"bosun.dev/services/apiserver/internal/validation"
+	"bosun.dev/services/apiserver/internal/watchcache"
+)
+
+// Config configures an apiserver. The zero value of each field is a usable
+// default except DataDir (or EtcdEndpoints).
+type Config struct {
+	// Listen is the gRPC address; default 127.0.0.1:6443.
+	Listen string
+	// HTTPListen is the REST gateway address; "" disables it.
+	HTTPListen string
+	// MetricsListen serves /metrics, /healthz and pprof; "" disables it.
+	MetricsListen string
+	// DataDir holds the embedded etcd's data.
+	DataDir string
+	// EtcdEndpoints of an external cluster; when set no etcd is embedded.
+	EtcdEndpoints []string
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile secure the external etcd connection.
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+	// Insecure serves plaintext with no authentication.
+	Insecure bool
+	// TLSCertFile and TLSKeyFile are the serving certificate. When both are
+	// empty (and Insecure is false) a self-signed CA and serving certificate are
+	// made in CertDir and reused on later starts.
+	TLSCertFile, TLSKeyFile string
+	// TLSCAFile verifies the serving certificate for the apiserver's own
+	// loopback calls (the REST gateway); the generated CA by default.
+	TLSCAFile string
+	// CertDir holds generated certificates; default DataDir/pki.
+	CertDir string
+	// WatchCacheCapacity is the number of recent events each kind keeps for
+	// resuming watchers; default 10000.
+	WatchCacheCapacity int
+	// BookmarkInterval between bookmark events; default 5s.
+	BookmarkInterval time.Duration
+	// CompactionInterval between etcd compactions; default 5m, negative disables.
+	CompactionInterval time.Duration
+	// Logger; default discards.
+	Logger *slog.Logger
+	// UnaryInterceptors and StreamInterceptors wrap every call.
+	UnaryInterceptors  []grpc.UnaryServerInterceptor
+	StreamInterceptors []grpc.StreamServerInterceptor
+}
+
+// APIServer is a running apiserver.
+type APIServer struct {
+	cfg       Config
+	log       *slog.Logger
+	backend   *etcd.Backend
+	caches    map[*api.Kind]*watchcache.Cache
+	registry  *registry.Registry
+	compactor *storage.Compactor
+	server    *server.Server
+	httpLis   net.Listener
+}
+
+// New opens etcd, fills the watch caches and binds the listeners. Run serves.
+func New(ctx context.Context, cfg Config) (*APIServer, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:6443"
+	}
+	if cfg.CompactionInterval == 0 {
+		cfg.CompactionInterval = 5 * time.Minute
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tlsConfig, err := serving(&cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := etcd.Open(ctx, etcd.Config{
+		DataDir: cfg.DataDir, Endpoints: cfg.EtcdEndpoints,
+		CAFile: cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &APIServer{cfg: cfg, log: log, backend: backend, caches: map[*api.Kind]*watchcache.Cache{}}
+	stores := map[*api.Kind]*storage.Store{}
+	for _, k := range api.Kinds() {
+		stores[k] = storage.New(backend.Client, k)
+		opts := watchcache.Options{Capacity: cfg.WatchCacheCapacity, BookmarkInterval: cfg.BookmarkInterval, Logger: log}
+		if k.Kind == "Pod" {
+			opts.TriggerField = func(obj api.Object) string { return obj.(*corev1.Pod).GetSpec().GetNodeName() }
+		}
+		s.caches[k] = watchcache.New(stores[k], opts)
+	}
+	s.registry = registry.New(registry.Config{
+		Stores: stores, Caches: s.caches, Default: defaults.Apply, Validator: validator{}, Logger: log,
+	})
+	s.compactor = &storage.Compactor{Client: backend.Client, Interval: cfg.CompactionInterval, Logger: log,
+		OnCompact: func(rev int64) {
+			for _, c := range s.caches {
+				c.Compacted(rev)
+			}
+		}}
+
+	s.server, err = server.New(server.Options{
+		Name: "apiserver", GRPCListen: cfg.Listen, MetricsListen: cfg.MetricsListen, Logger: log, TLS: tlsConfig,
+		UnaryInterceptors: cfg.UnaryInterceptors, StreamInterceptors: cfg.StreamInterceptors,
+	})
+	if err != nil {
+		backend.Close()
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	apiservice.Register(s.server.GRPC(), s.registry)
+	s.server.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	if cfg.HTTPListen != "" {
+		if s.httpLis, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+			backend.Close()
+			return nil, fmt.Errorf("--http-listen %s: %w", cfg.HTTPListen, err)
+		}
+		if tlsConfig != nil {
+			s.httpLis = tls.NewListener(s.httpLis, tlsConfig)
+		}
+	}
+	return s, nil
+}
+
+// Addr is the gRPC listener's address.
+func (s *APIServer) Addr() string { return s.server.Addr().String() }
+
+// HTTPAddr is the REST gateway's address, or "" when it is off.
+func (s *APIServer) HTTPAddr() string {
+	if s.httpLis == nil {
+		return ""
+	}
+	return s.httpLis.Addr().String()
+}
+
+// Etcd returns the etcd client, for tests and benchmarks that compare with raw etcd.
+func (s *APIServer) Etcd() *clientv3.Client { return s.backend.Client }
+
+// EtcdEndpoints returns the endpoints of the etcd in use.
+func (s *APIServer) EtcdEndpoints() []string { return s.backend.Endpoints }
+
+// Compact compacts etcd's history up to rev now, as the periodic compactor does.
+func (s *APIServer) Compact(ctx context.Context, rev int64) error { return s.compactor.Compact(ctx, rev) }
+
+// Run serves until ctx ends, then stops gracefully and closes etcd.
+func (s *APIServer) Run(ctx context.Context) error {
+	defer s.backend.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range s.caches {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Run(ctx) }()
+	}
+	for _, c := range s.caches {
+		select {
+		case <-c.Ready():
+		case <-ctx.Done():
+			wg.Wait()
+			return ctx.Err()
+		}
+	}
+	if err := s.registry.EnsureNamespaces(ctx); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); s.compactor.Run(ctx) }()
+
+	errc := make(chan error, 2)
+	var httpSrv *http.Server
+	if s.httpLis != nil {
+		conn, err := client.Dial(client.Config{Server: s.Addr(), Insecure: s.cfg.Insecure, CAFile: s.cfg.TLSCAFile})
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		h, err := gateway.Handler(ctx, conn)
+		if err != nil {
+			return err
+		}
+		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = httpSrv.Shutdown(sctx)
+			scancel()
+		}()
+	}
+	s.server.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.log.Info("apiserver ready", "grpc", s.Addr(), "http", s.HTTPAddr(), "etcd", s.backend.Endpoints)
+	go func() { errc <- s.server.Run(ctx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		err = <-errc // the gRPC server's graceful stop
+	case err = <-errc:
+		cancel()
+	}
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// validator adapts the validation package to the registry.
+type validator struct{}
+
+func (validator) Validate(obj api.Object) field.ErrorList { return validation.Validate(obj) }
+func (validator) ValidateUpdate(obj, old api.Object) field.ErrorList {
+	return validation.ValidateUpdate(obj, old)
+}
+func (validator) ValidateStatus(obj api.Object) field.ErrorList { return validation.ValidateStatus(obj) }
+
+// serving returns the TLS configuration to serve with, or nil with Insecure.
+// Without a certificate it makes (or reuses) a self-signed one in CertDir and
+// writes a CLI config beside it that trusts it.
+func serving(cfg *Config, log *slog.Logger) (*tls.Config, error) {
+	if cfg.Insecure {
+		return nil, nil
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		return nil, errors.New("--tls-cert-file and --tls-private-key-file go together")
+	}
+	if cfg.TLSCertFile == "" {
+		dir := cfg.CertDir
+		if dir == "" {
+			if cfg.DataDir == "" {
+				return nil, errors.New("no serving certificate: give --tls-cert-file and --tls-private-key-file, --cert-dir, or --data-dir (certificates are made in DATA_DIR/pki), or --insecure")
+			}
+			dir = filepath.Join(cfg.DataDir, "pki")
+		}
+		host, _, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("--listen %q: %w", cfg.Listen, err)
+		}
+		hosts := []string{host}
+		if name, err := os.Hostname(); err == nil {
+			hosts = append(hosts, name)
+		}
+		files, err := pki.EnsureServing(dir, "bosun-apiserver", hosts)
+		if err != nil {
+			return nil, fmt.Errorf("making a serving certificate in %s: %w", dir, err)
+		}
+		cfg.TLSCertFile, cfg.TLSKeyFile = files.CertFile, files.KeyFile
+		if cfg.TLSCAFile == "" {
+			cfg.TLSCAFile = files.CAFile
+		}
+		log.Info("serving with a self-signed certificate; clients must trust its CA", "ca", files.CAFile)
+	}
+	return pki.ServerConfig(cfg.TLSCertFile, cfg.TLSKeyFile)
+}
