@@ -299,4 +299,3 @@ func setString(m protoreflect.Message, name, value string) {
 		m.Set(fd, protoreflect.ValueOfString(value))
 	}
 }
-

@@ -172,7 +172,9 @@ func (s *APIServer) Etcd() *clientv3.Client { return s.backend.Client }
 func (s *APIServer) EtcdEndpoints() []string { return s.backend.Endpoints }
 
 // Compact compacts etcd's history up to rev now, as the periodic compactor does.
-func (s *APIServer) Compact(ctx context.Context, rev int64) error { return s.compactor.Compact(ctx, rev) }
+func (s *APIServer) Compact(ctx context.Context, rev int64) error {
+	return s.compactor.Compact(ctx, rev)
+}
 
 // Run serves until ctx ends, then stops gracefully and closes etcd.
 func (s *APIServer) Run(ctx context.Context) error {
@@ -246,7 +248,9 @@ func (validator) Validate(obj api.Object) field.ErrorList { return validation.Va
 func (validator) ValidateUpdate(obj, old api.Object) field.ErrorList {
 	return validation.ValidateUpdate(obj, old)
 }
-func (validator) ValidateStatus(obj api.Object) field.ErrorList { return validation.ValidateStatus(obj) }
+func (validator) ValidateStatus(obj api.Object) field.ErrorList {
+	return validation.ValidateStatus(obj)
+}
 
 // serving returns the TLS configuration to serve with, or nil with Insecure.
 // Without a certificate it makes (or reuses) a self-signed one in CertDir and

@@ -99,4 +99,3 @@ func (r *Registry) namespaceInUse(namespace string) bool {
 	}
 	return false
 }
-
