@@ -2,10 +2,7 @@ module bosun.dev/services/service-proxy
 
 go 1.26.8
 
-require (
-	bosun.dev/pkg v0.0.0
-	google.golang.org/grpc v1.85.0
-)
+require bosun.dev/pkg v0.0.0
 
 require (
 	bosun.dev/gen v0.0.0 // indirect
@@ -36,6 +33,7 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261026165753-2ffab32bce7e // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261019180522-ce908d29299b // indirect
+	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	k8s.io/apimachinery v0.37.2 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect

@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"bosun.dev/pkg/client"
+	"bosun.dev/pkg/version"
+)
+
+// Flags are the flags every Bosun control-plane service and the node-agent take.
+type Flags struct {
+	// APIServer says how to reach the apiserver.
+	APIServer client.Config
+	// Listen is the service's own gRPC address (health, and its API if any).
+	Listen string
+	// MetricsListen serves /metrics, /healthz, /readyz and pprof; "" disables.
+	MetricsListen string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// Version asks to print the version and exit.
+	Version bool
+}
+
+// Register adds the flags to fs with defaultListen as --listen's default.
+func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
+	fs.StringVar(&f.APIServer.Server, "apiserver", "127.0.0.1:6443", "apiserver gRPC address, host:port")
+	fs.BoolVar(&f.APIServer.Insecure, "insecure", false, "connect to the apiserver in plaintext (local experiments only)")
+	fs.StringVar(&f.APIServer.CAFile, "apiserver-ca-file", "", "CA that signs the apiserver's certificate (default: the system's roots)")
+	fs.StringVar(&f.APIServer.CertFile, "client-cert-file", "", "client certificate presented to the apiserver")
+	fs.StringVar(&f.APIServer.KeyFile, "client-key-file", "", "key of --client-cert-file")
+	fs.StringVar(&f.Listen, "listen", defaultListen, "gRPC address of this service (health and its own API)")
+	fs.StringVar(&f.MetricsListen, "metrics-listen", "", "HTTP address of /metrics, /healthz, /readyz and pprof (\"\" disables them)")
+	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
+}
+
+// Service is what a service's body is handed once the apiserver answers.
+type Service struct {
+	// Conn is the connection to the apiserver.
+	Conn *grpc.ClientConn
+	// Server is the service's own gRPC server, already serving health.
+	Server *Server
+	// Log carries the service's name.
+	Log *slog.Logger
+}
+
+// Main runs a service the way every Bosun service starts: parse flags, print
+// the version if asked, set up logs and tracing, serve gRPC health (NOT_SERVING
+// at first), dial the apiserver and wait until it answers, then mark itself
+// SERVING and run body (nil: just serve) until SIGINT/SIGTERM. register, when
+// not nil, registers the service's own gRPC services before serving starts.
+// It exits the process with a non-zero code on failure.
+func Main(name, defaultListen string, register func(*Server), body func(context.Context, *Service) error) {
+	var f Flags
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	f.Register(fs, defaultListen)
+	_ = fs.Parse(os.Args[1:])
+	if f.Version {
+		fmt.Println(name, version.String())
+		return
+	}
+	if err := runService(name, f, register, body); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+func runService(name string, f Flags, register func(*Server), body func(context.Context, *Service) error) error {
+	ctx, stop := SignalContext()
+	defer stop()
+	log := NewLogger(f.LogLevel, os.Stderr).With("service", name)
+	if f.APIServer.Insecure {
+		log.Warn("--insecure: talking to the apiserver in plaintext; use only for local experiments")
+	}
+	shutdownTracing, err := SetupTracing(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
+
+	srv, err := New(Options{Name: name, GRPCListen: f.Listen, MetricsListen: f.MetricsListen, Logger: log})
+	if err != nil {
+		return err
+	}
+	if register != nil {
+		register(srv)
+	}
+	srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	conn, err := client.Dial(f.APIServer)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bodyErr := make(chan error, 1)
+	go func() {
+		if err := WaitForAPIServer(ctx, conn, log); err != nil {
+			bodyErr <- nil // ctx ended while waiting: shutting down
+			return
+		}
+		log.InfoContext(ctx, "connected to apiserver", "apiserver", f.APIServer.Server)
+		srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+		if body == nil {
+			bodyErr <- nil
+			return
+		}
+		err := body(ctx, &Service{Conn: conn, Server: srv, Log: log})
+		if err != nil && ctx.Err() == nil {
+			cancel() // a failed body stops the service
+		}
+		bodyErr <- err
+	}()
+	runErr := srv.Run(ctx)
+	cancel()
+	if err := <-bodyErr; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return runErr
+}
