@@ -75,7 +75,7 @@ const (
 // applyObject creates obj, or updates the stored object to match it.
 func applyObject(ctx context.Context, rc *client.Resource[api.Object], obj api.Object) (string, error) {
 	md := obj.GetMetadata()
-	if _, err := rc.Create(ctx, obj); err == nil {
+	if _, err := rc.Create(ctx, withoutServerFields(obj)); err == nil {
 		return applyCreated, nil
 	} else if !apierrors.IsAlreadyExists(err) {
 		return "", err
@@ -105,6 +105,16 @@ func applyObject(ctx context.Context, rc *client.Resource[api.Object], obj api.O
 		return nil
 	})
 	return result, err
+}
+
+// withoutServerFields returns obj without the metadata the server assigns, so
+// that the output of `get -o yaml` can be applied to create the object afresh.
+func withoutServerFields(obj api.Object) api.Object {
+	out := proto.Clone(obj).(api.Object)
+	m := api.Meta(out)
+	m.ResourceVersion, m.Uid, m.Generation = "", "", 0
+	m.CreationTimestamp, m.DeletionTimestamp, m.DeletionGracePeriodSeconds = nil, nil, nil
+	return out
 }
 
 // mergeForUpdate returns current with the user's changes: the manifest's
