@@ -11,6 +11,18 @@
 //
 // Objects from the cache and in handler calls are shared, not copied: callers
 // must not modify them. Clone one with proto.Clone before changing it.
+//
+// Controllers pair an informer with client-go's rate-limited, deduplicating
+// work queue rather than a queue of Bosun's own: handlers enqueue keys
+// (api.KeyOf), workers take a key, read the object from the informer by key,
+// reconcile, and Forget or AddRateLimited it:
+//
+//	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+//	pods.AddEventHandler(informer.HandlerFuncs[*corev1.Pod]{
+//		AddFunc:    func(p *corev1.Pod) { q.Add(api.KeyOf(p)) },
+//		UpdateFunc: func(_, p *corev1.Pod) { q.Add(api.KeyOf(p)) },
+//		DeleteFunc: func(p *corev1.Pod) { q.Add(api.KeyOf(p)) },
+//	})
 package informer
 
 import (
