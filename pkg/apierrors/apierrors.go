@@ -9,6 +9,8 @@
 //	RESOURCE_VERSION_COMPACTED OutOfRange    the revision was compacted: list again, then watch
 //	ALREADY_BOUND        FailedPrecondition  BindPod on a pod that already has a node
 //	NAMESPACE_TERMINATING FailedPrecondition creating in a namespace being deleted
+//	OBJECT_TERMINATING   FailedPrecondition binding a pod that is being deleted
+//	RESERVED             FailedPrecondition deleting a namespace Bosun keeps
 //
 // Servers build errors with the constructors; clients test them with the Is
 // functions. Both live here so the two sides cannot drift apart.
@@ -38,6 +40,8 @@ const (
 	ReasonCompacted            = "RESOURCE_VERSION_COMPACTED"
 	ReasonAlreadyBound         = "ALREADY_BOUND"
 	ReasonNamespaceTerminating = "NAMESPACE_TERMINATING"
+	ReasonObjectTerminating    = "OBJECT_TERMINATING"
+	ReasonReserved             = "RESERVED"
 	ReasonBadRequest           = "BAD_REQUEST"
 )
 
@@ -106,6 +110,19 @@ func AlreadyBound(namespace, name, node string) error {
 func NamespaceTerminating(namespace string) error {
 	return newStatus(codes.FailedPrecondition, ReasonNamespaceTerminating,
 		fmt.Sprintf("namespace %q is being terminated; no new objects may be created in it", namespace), map[string]string{"namespace": namespace})
+}
+
+// Terminating reports an operation refused because the object is being deleted.
+func Terminating(kind, namespace, name, what string) error {
+	return newStatus(codes.FailedPrecondition, ReasonObjectTerminating,
+		fmt.Sprintf("%s is being deleted and %s", qualified(kind, namespace, name), what), meta(kind, namespace, name))
+}
+
+// Reserved reports a delete of an object Bosun needs to keep, such as the
+// default namespace.
+func Reserved(kind, name string) error {
+	return newStatus(codes.FailedPrecondition, ReasonReserved,
+		fmt.Sprintf("%s %q is reserved and cannot be deleted", kind, name), meta(kind, "", name))
 }
 
 // BadRequest reports a malformed request that is not about an object's fields,

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strconv"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -42,7 +40,7 @@ func (r *Resource) Bind(ctx context.Context, namespace, name, node, uid string) 
 			return nil, apierrors.AlreadyBound(namespace, name, pod.GetSpec().GetNodeName())
 		}
 		if pod.GetMetadata().GetDeletionTimestamp() != nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "pod %q in namespace %q is being deleted and cannot be bound", name, namespace)
+			return nil, apierrors.Terminating("Pod", namespace, name, "cannot be bound")
 		}
 		next := proto.Clone(pod).(*corev1.Pod)
 		if next.Spec == nil {

@@ -3,11 +3,9 @@ package registry
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	corev1 "bosun.dev/gen/bosun/core/v1"
 	"bosun.dev/pkg/api"
+	"bosun.dev/pkg/apierrors"
 )
 
 // hooks are the rules of the kinds that differ from the generic ones.
@@ -47,7 +45,7 @@ func hooksFor(k *api.Kind) hooks {
 			beforeDelete: func(_ context.Context, _ *Registry, cur api.Object) error {
 				for _, n := range ReservedNamespaces {
 					if cur.GetMetadata().GetName() == n {
-						return status.Errorf(codes.FailedPrecondition, "namespace %q is reserved and cannot be deleted", n)
+						return apierrors.Reserved("Namespace", n)
 					}
 				}
 				return nil

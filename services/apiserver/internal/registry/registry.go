@@ -364,6 +364,10 @@ func (r *Resource) Delete(ctx context.Context, namespace, name string, opts Dele
 	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds < 0 {
 		return nil, r.invalid(name, field.ErrorList{field.Invalid(field.NewPath("gracePeriodSeconds"), *opts.GracePeriodSeconds, "must be >= 0")})
 	}
+	if _, known := metav1.DeletePropagation_name[int32(opts.Propagation)]; !known {
+		return nil, r.invalid(name, field.ErrorList{field.NotSupported(field.NewPath("propagationPolicy"), opts.Propagation.String(),
+			[]string{"Background", "Foreground", "Orphan"})})
+	}
 	for {
 		cur, err := r.store.Get(ctx, namespace, name)
 		if err != nil {

@@ -245,6 +245,9 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (*ListResult, error)
 			if errors.Is(err, rpctypes.ErrCompacted) {
 				return nil, apierrors.Compacted(rev, 0)
 			}
+			if errors.Is(err, rpctypes.ErrFutureRev) {
+				return nil, apierrors.BadRequest("page_token is not one this server issued: its revision %d is in the future", rev)
+			}
 			return nil, err
 		}
 		if rev == 0 {
