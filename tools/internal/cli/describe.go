@@ -179,10 +179,22 @@ func describeObject(w io.Writer, k *api.Kind, obj api.Object, events []*corev1.E
 	if len(conditions) > 0 {
 		fmt.Fprintln(w, "Conditions:")
 		ctw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(ctw, "  Type\tStatus\tReason\tMessage")
-		fmt.Fprintln(ctw, "  ----\t------\t------\t-------")
+		if k.Kind == "Node" {
+			// A node's conditions say since when: with the events below,
+			// its history of readiness.
+			fmt.Fprintln(ctw, "  Type\tStatus\tLastHeartbeatTime\tLastTransitionTime\tReason\tMessage")
+			fmt.Fprintln(ctw, "  ----\t------\t-----------------\t------------------\t------\t-------")
+		} else {
+			fmt.Fprintln(ctw, "  Type\tStatus\tReason\tMessage")
+			fmt.Fprintln(ctw, "  ----\t------\t------\t-------")
+		}
 		for _, c := range conditions {
 			cm, _ := c.(map[string]any)
+			if k.Kind == "Node" {
+				fmt.Fprintf(ctw, "  %v\t%v\t%v\t%v\t%v\t%v\n", cm["type"], cm["status"], orDash(cm["lastHeartbeatTime"]),
+					orDash(cm["lastTransitionTime"]), orDash(cm["reason"]), orDash(cm["message"]))
+				continue
+			}
 			fmt.Fprintf(ctw, "  %v\t%v\t%v\t%v\n", cm["type"], cm["status"], orDash(cm["reason"]), orDash(cm["message"]))
 		}
 		if err := ctw.Flush(); err != nil {
@@ -247,7 +259,19 @@ func summary(k *api.Kind, obj api.Object, now time.Time) []string {
 		}
 	case "Node":
 		n := obj.(*corev1.Node)
-		return []string{"Status:\t" + nodeStatus(n), "Roles:\t" + nodeRoles(n)}
+		var taints []string
+		for _, t := range n.GetSpec().GetTaints() {
+			kv := t.GetKey()
+			if t.GetValue() != "" {
+				kv += "=" + t.GetValue()
+			}
+			taints = append(taints, kv+":"+t.GetEffect())
+		}
+		if len(taints) == 0 {
+			taints = []string{"<none>"}
+		}
+		return []string{"Status:\t" + nodeStatus(n), "Roles:\t" + nodeRoles(n), "Taints:\t" + strings.Join(taints, ", "),
+			fmt.Sprintf("Unschedulable:\t%t", n.GetSpec().GetUnschedulable())}
 	case "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "Service", "Namespace", "Lease", "Endpoints":
 		cols := columnsFor(k)
 		cells := cols.cells(obj, now)

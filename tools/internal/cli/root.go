@@ -114,6 +114,7 @@ func (s *session) newRootCommand() *cobra.Command {
 		s.newVersionCommand(),
 		s.newCompletionCommand(),
 	)
+	root.AddCommand(s.nodeCommands()...)
 	return root
 }
 
