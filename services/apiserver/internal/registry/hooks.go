@@ -24,8 +24,10 @@ type hooks struct {
 	markDeleting func(next api.Object)
 }
 
-// ReservedNamespaces exist from the start and cannot be deleted.
-var ReservedNamespaces = []string{"default", "bosun-system"}
+// ReservedNamespaces exist from the start and cannot be deleted: default for
+// users, bosun-system for the control plane's own objects (leader-election
+// leases, events) and bosun-node-lease for the leases node-agents renew.
+var ReservedNamespaces = []string{"default", "bosun-system", "bosun-node-lease"}
 
 // FinalizerNamespace holds a namespace that still has objects until the
 // namespace controller has deleted them.
