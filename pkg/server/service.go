@@ -52,28 +52,66 @@ type Service struct {
 	Log *slog.Logger
 }
 
-// Main runs a service the way every Bosun service starts: parse flags, print
-// the version if asked, set up logs and tracing, serve gRPC health (NOT_SERVING
-// at first), dial the apiserver and wait until it answers, then mark itself
-// SERVING and run body (nil: just serve) until SIGINT/SIGTERM. register, when
-// not nil, registers the service's own gRPC services before serving starts.
-// It exits the process with a non-zero code on failure.
+// Spec describes a service to Run.
+type Spec struct {
+	// Name names the service in logs, traces and metrics.
+	Name string
+	// DefaultListen is the default of --listen.
+	DefaultListen string
+	// Flags, when not nil, registers the service's own flags beside the
+	// shared ones.
+	Flags func(*flag.FlagSet)
+	// Check, when not nil, validates the parsed flags before anything
+	// starts; its error is printed and the process exits with code 2.
+	Check func() error
+	// Register, when not nil, registers the service's own gRPC services
+	// before serving starts.
+	Register func(*Server)
+	// Body, when not nil, is the service's work once the apiserver answers.
+	Body func(context.Context, *Service) error
+}
+
+// Main runs a service that has no flags of its own; see Run.
 func Main(name, defaultListen string, register func(*Server), body func(context.Context, *Service) error) {
+	Run(Spec{Name: name, DefaultListen: defaultListen, Register: register, Body: body})
+}
+
+// Run starts a service the way every Bosun service starts: parse the shared
+// and the service's flags, print the version if asked, check the flags, set
+// up logs and tracing, serve gRPC health (NOT_SERVING at first), dial the
+// apiserver and wait until it answers, then mark itself SERVING and run the
+// body until SIGINT/SIGTERM. It exits the process with a non-zero code on
+// failure.
+func Run(spec Spec) {
 	var f Flags
-	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	f.Register(fs, defaultListen)
+	fs := flag.NewFlagSet(spec.Name, flag.ExitOnError)
+	f.Register(fs, spec.DefaultListen)
+	if spec.Flags != nil {
+		spec.Flags(fs)
+	}
 	_ = fs.Parse(os.Args[1:])
 	if f.Version {
-		fmt.Println(name, version.String())
+		fmt.Println(spec.Name, version.String())
 		return
 	}
-	if err := runService(name, f, register, body); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "%s: unexpected arguments %q; every setting is a flag\n", spec.Name, fs.Args())
+		os.Exit(2)
+	}
+	if spec.Check != nil {
+		if err := spec.Check(); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
+			os.Exit(2)
+		}
+	}
+	if err := runService(spec, f); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
 		os.Exit(1)
 	}
 }
 
-func runService(name string, f Flags, register func(*Server), body func(context.Context, *Service) error) error {
+func runService(spec Spec, f Flags) error {
+	name, register, body := spec.Name, spec.Register, spec.Body
 	ctx, stop := SignalContext()
 	defer stop()
 	log := NewLogger(f.LogLevel, os.Stderr).With("service", name)
