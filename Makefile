@@ -8,8 +8,10 @@ SERVICES := apiserver scheduler controller health-checker service-proxy node-age
 TOOLBIN := $(CURDIR)/.bin/tools
 BIN := $(CURDIR)/bin
 export PATH := $(TOOLBIN):$(PATH)
+export HELM := $(TOOLBIN)/helm
 DEVTOOLS := tools/devtools/go.mod
-GO_TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 grpcurl
+GO_TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-grpc-gateway protoc-gen-openapiv2 grpcurl helm
+IMAGES_FORMAT ?= oci-archive
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X bosun.dev/pkg/version.Version=$(VERSION) -X bosun.dev/pkg/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # Short fuzzing of the manifest decoder and validators in every `make test`.
@@ -70,9 +72,17 @@ fuzz: ## fuzz manifest decoding and validation for FUZZTIME
 	cd services/apiserver && go test -run='^$$' -fuzz=FuzzDecodeAndValidate -fuzztime=$(FUZZTIME) ./internal/validation/
 
 .PHONY: test
-test: check-gowork lint-proto check-gen build vet ## the whole suite: checks, every module's tests, fuzzing
+test: check-gowork lint-proto check-gen build vet devtools ## the whole suite: checks, every module's tests, fuzzing
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -count=1 -timeout 20m ./...) || exit 1; done
 	$(MAKE) fuzz
+
+.PHONY: images
+images: ## build an OCI image per service into bin/images, no Docker (IMAGES_FORMAT=oci|oci-archive)
+	cd tools && go run ./cmd/images -out $(BIN)/images -format $(IMAGES_FORMAT) -version $(VERSION)
+
+.PHONY: helm-lint
+helm-lint: devtools ## helm lint and template of every chart with default and HA values, manifests checked strictly
+	cd tools && HELM=$(TOOLBIN)/helm CI=1 go test -count=1 ./internal/chartcheck/
 
 .PHONY: bench
 bench: build ## run the benchmarks and write docs/benchmarks.md
