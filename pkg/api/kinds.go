@@ -12,6 +12,7 @@ import (
 	batchv1 "bosun.dev/gen/bosun/batch/v1"
 	coordinationv1 "bosun.dev/gen/bosun/coordination/v1"
 	corev1 "bosun.dev/gen/bosun/core/v1"
+	rbacv1 "bosun.dev/gen/bosun/rbac/v1"
 )
 
 func protoreflectValueOf(m proto.Message) protoreflect.Value {
@@ -135,6 +136,10 @@ var registry = buildRegistry([]kindSpec{
 	{"apps", &appsv1.StatefulSet{}, appsv1.File_bosun_apps_v1_stateful_set_service_proto, "statefulsets", "StatefulSets", []string{"sts"}, true},
 	{"batch", &batchv1.Job{}, batchv1.File_bosun_batch_v1_job_service_proto, "jobs", "Jobs", nil, true},
 	{"coordination.k8s.io", &coordinationv1.Lease{}, coordinationv1.File_bosun_coordination_v1_lease_service_proto, "leases", "Leases", nil, true},
+	{"rbac.authorization.k8s.io", &rbacv1.Role{}, rbacv1.File_bosun_rbac_v1_role_service_proto, "roles", "Roles", nil, true},
+	{"rbac.authorization.k8s.io", &rbacv1.ClusterRole{}, rbacv1.File_bosun_rbac_v1_cluster_role_service_proto, "clusterroles", "ClusterRoles", nil, false},
+	{"rbac.authorization.k8s.io", &rbacv1.RoleBinding{}, rbacv1.File_bosun_rbac_v1_role_binding_service_proto, "rolebindings", "RoleBindings", nil, true},
+	{"rbac.authorization.k8s.io", &rbacv1.ClusterRoleBinding{}, rbacv1.File_bosun_rbac_v1_cluster_role_binding_service_proto, "clusterrolebindings", "ClusterRoleBindings", nil, false},
 })
 
 type kindRegistry struct {

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"bosun.dev/pkg/pki"
 )
 
 // MaxMessageSize bounds one gRPC message: a full page of a large list.
@@ -51,11 +53,12 @@ func Dial(cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 			tc.RootCAs = pool
 		}
 		if cfg.CertFile != "" || cfg.KeyFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+			kp, err := pki.NewKeyPair(cfg.CertFile, cfg.KeyFile)
 			if err != nil {
 				return nil, fmt.Errorf("loading client certificate: %w", err)
 			}
-			tc.Certificates = []tls.Certificate{cert}
+			// Read again when the files change: rotated certificates need no restart.
+			tc.GetClientCertificate = kp.GetClientCertificate
 		}
 		creds = credentials.NewTLS(tc)
 	}

@@ -51,7 +51,8 @@ func startCluster(t *testing.T, dataDir string) *cluster {
 		}
 	})
 	c.config = filepath.Join(t.TempDir(), "config")
-	if err := os.WriteFile(c.config, []byte("server: "+c.grpc+"\nca: "+c.ca()+"\n"), 0o600); err != nil {
+	config := "server: " + c.grpc + "\nca: " + c.ca() + "\ncert: " + c.pki("admin.crt") + "\nkey: " + c.pki("admin.key") + "\n"
+	if err := os.WriteFile(c.config, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -66,7 +67,28 @@ func startCluster(t *testing.T, dataDir string) *cluster {
 	}
 }
 
-func (c *cluster) ca() string { return filepath.Join(c.dataDir, "pki", "ca.crt") }
+func (c *cluster) ca() string { return c.pki("ca.crt") }
+
+// pki names a file the apiserver generated in its data dir: the CA, and the
+// admin client certificate (group system:masters) it makes with
+// authentication on.
+func (c *cluster) pki(name string) string { return filepath.Join(c.dataDir, "pki", name) }
+
+// tlsConfig trusts the cluster CA and presents the admin certificate.
+func (c *cluster) tlsConfig(t *testing.T) *tls.Config {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(c.ca())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	admin, err := tls.LoadX509KeyPair(c.pki("admin.crt"), c.pki("admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{admin}}
+}
 
 // stop sends SIGTERM and requires a clean exit.
 func (c *cluster) stop() {
@@ -243,13 +265,7 @@ func TestApplyGetReflectionGatewayAndRestart(t *testing.T) {
 
 func reflectServices(t *testing.T, c *cluster) string {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(c.ca())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(pem)
-	conn, err := grpc.NewClient(c.grpc, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	conn, err := grpc.NewClient(c.grpc, grpc.WithTransportCredentials(credentials.NewTLS(c.tlsConfig(t))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,13 +292,7 @@ func reflectServices(t *testing.T, c *cluster) string {
 
 func httpsGet(t *testing.T, c *cluster, path string) []byte {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(c.ca())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: c.tlsConfig(t)}}
 	resp, err := hc.Get("https://" + c.http + path)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package apiserver assembles Bosun's apiserver: etcd (embedded or external),
 // one watch cache per kind, the registry of storage rules, the gRPC API with
-// health and reflection, and the REST gateway. The apiserver command runs one;
+// health and reflection, the REST gateway, and the request filters of
+// security.go (authentication, authorization, admission, audit), which the
+// gateway's requests pass through too. The apiserver command runs one;
 // tests and benchmarks embed one in-process through the same Config.
 package apiserver
 
@@ -9,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,11 +20,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	authorizationv1 "bosun.dev/gen/bosun/authorization/v1"
+	certificatesv1 "bosun.dev/gen/bosun/certificates/v1"
 	corev1 "bosun.dev/gen/bosun/core/v1"
 	"bosun.dev/pkg/api"
 	"bosun.dev/pkg/client"
@@ -75,6 +81,49 @@ type Config struct {
 	// UnaryInterceptors and StreamInterceptors wrap every call.
 	UnaryInterceptors  []grpc.UnaryServerInterceptor
 	StreamInterceptors []grpc.StreamServerInterceptor
+
+	// Security. The zero values leave every call allowed and unaudited; the
+	// apiserver command turns authentication, authorization (Node, RBAC),
+	// admission (PodSecurity) on unless --insecure. The REST gateway goes
+	// through the same checks as gRPC calls.
+
+	// Authenticate refuses calls without valid credentials (Unauthenticated);
+	// gRPC health checks need none. Wrong credentials are refused even
+	// without it.
+	Authenticate bool
+	// ClientCAFile is the CA bundle that signs client certificates
+	// (CommonName = user, Organizations = groups); re-read when it changes.
+	// With Authenticate and generated certificates it defaults to the
+	// generated CA, and an admin certificate (admin.crt, admin.key, group
+	// system:masters) is made beside it.
+	ClientCAFile string
+	// TokenAuthFile lists bearer tokens, one `token,user,uid,"group1,group2"`
+	// per line; it is re-read when it changes, so removing a line revokes the
+	// token.
+	TokenAuthFile string
+	// AuthorizationModes are "Node" and "RBAC", asked in order; none allows
+	// every call. With RBAC the built-in roles are written at start.
+	AuthorizationModes []string
+	// AdmissionPlugins are "PodSecurity" and "DefaultTolerations", in order.
+	AdmissionPlugins []string
+	// DefaultTolerationSeconds is DefaultTolerations' toleration; 300 when 0.
+	DefaultTolerationSeconds int64
+	// AuditLogPath is a file audit lines are appended to ("-": standard
+	// output); "" writes none unless AuditWriter is set.
+	AuditLogPath string
+	// AuditWriter receives the audit lines instead of AuditLogPath.
+	AuditWriter io.Writer
+	// AuditPolicy gives the audit level per kind, e.g.
+	// "default=Metadata,Event=None,Pod=Request"; Metadata for all when "".
+	AuditPolicy string
+	// ClusterSigningCertFile and ClusterSigningKeyFile are the CA that signs
+	// node certificates (NodeCertificateService); with generated certificates
+	// and Authenticate they default to the generated CA. Without them no
+	// node certificates are issued.
+	ClusterSigningCertFile, ClusterSigningKeyFile string
+	// NodeCertificateValidity is how long issued node certificates last;
+	// one year when zero.
+	NodeCertificateValidity time.Duration
 }
 
 // APIServer is a running apiserver.
@@ -87,6 +136,7 @@ type APIServer struct {
 	compactor *storage.Compactor
 	server    *server.Server
 	httpLis   net.Listener
+	sec       *security
 }
 
 // New opens etcd, fills the watch caches and binds the listeners. Run serves.
@@ -122,6 +172,15 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 		}
 		s.caches[k] = watchcache.New(stores[k], opts)
 	}
+	if s.sec, err = newSecurity(&cfg, log, s.caches); err != nil {
+		backend.Close()
+		return nil, err
+	}
+	unary, stream := cfg.UnaryInterceptors, cfg.StreamInterceptors
+	if s.sec != nil {
+		unary = append([]grpc.UnaryServerInterceptor{s.sec.unary}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{s.sec.stream}, stream...)
+	}
 	s.registry = registry.New(registry.Config{
 		Stores: stores, Caches: s.caches, Default: defaults.Apply, Validator: validator{}, Logger: log,
 	})
@@ -134,13 +193,30 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 
 	s.server, err = server.New(server.Options{
 		Name: "apiserver", GRPCListen: cfg.Listen, MetricsListen: cfg.MetricsListen, Logger: log, TLS: tlsConfig,
-		UnaryInterceptors: cfg.UnaryInterceptors, StreamInterceptors: cfg.StreamInterceptors,
+		UnaryInterceptors: unary, StreamInterceptors: stream,
 	})
 	if err != nil {
+		s.sec.close()
 		backend.Close()
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
 	apiservice.Register(s.server.GRPC(), s.registry)
+	if s.sec != nil {
+		authorizationv1.RegisterAccessReviewServiceServer(s.server.GRPC(), accessReview{sec: s.sec})
+		if cfg.ClusterSigningCertFile != "" || cfg.ClusterSigningKeyFile != "" {
+			ca, err := pki.LoadCA(cfg.ClusterSigningCertFile, cfg.ClusterSigningKeyFile)
+			if err != nil {
+				s.sec.close()
+				backend.Close()
+				return nil, fmt.Errorf("--cluster-signing-cert-file: %w", err)
+			}
+			validity := cfg.NodeCertificateValidity
+			if validity <= 0 {
+				validity = DefaultNodeCertificateValidity
+			}
+			certificatesv1.RegisterNodeCertificateServiceServer(s.server.GRPC(), nodeCertificates{sec: s.sec, ca: ca, validity: validity})
+		}
+	}
 	s.server.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	if cfg.HTTPListen != "" {
 		if s.httpLis, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
@@ -179,6 +255,7 @@ func (s *APIServer) Compact(ctx context.Context, rev int64) error {
 // Run serves until ctx ends, then stops gracefully and closes etcd.
 func (s *APIServer) Run(ctx context.Context) error {
 	defer s.backend.Close()
+	defer s.sec.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -199,6 +276,13 @@ func (s *APIServer) Run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
+	if s.sec != nil && s.sec.rbac {
+		if err := ensureBootstrapPolicy(ctx, s.registry, s.log); err != nil {
+			cancel()
+			wg.Wait()
+			return err
+		}
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); s.compactor.Run(ctx) }()
 
@@ -210,9 +294,16 @@ func (s *APIServer) Run(ctx context.Context) error {
 			return err
 		}
 		defer conn.Close()
-		h, err := gateway.Handler(ctx, conn)
+		var muxOpts []runtime.ServeMuxOption
+		if s.sec != nil {
+			muxOpts = s.sec.gatewayOptions()
+		}
+		h, err := gateway.Handler(ctx, conn, muxOpts...)
 		if err != nil {
 			return err
+		}
+		if s.sec != nil {
+			h = s.sec.httpHandler(h)
 		}
 		httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
@@ -286,7 +377,27 @@ func serving(cfg *Config, log *slog.Logger) (*tls.Config, error) {
 		if cfg.TLSCAFile == "" {
 			cfg.TLSCAFile = files.CAFile
 		}
+		if cfg.Authenticate && cfg.ClusterSigningCertFile == "" && cfg.ClusterSigningKeyFile == "" {
+			cfg.ClusterSigningCertFile, cfg.ClusterSigningKeyFile = files.CAFile, filepath.Join(dir, pki.CAKey)
+		}
+		if cfg.Authenticate && cfg.ClientCAFile == "" {
+			cfg.ClientCAFile = files.CAFile
+			admin := filepath.Join(dir, "admin.crt")
+			if _, err := os.Stat(admin); errors.Is(err, os.ErrNotExist) {
+				if _, err := pki.Issue(dir, pki.Certificate{Name: "admin", CommonName: "admin", Organizations: []string{"system:masters"}, Client: true}); err != nil {
+					return nil, fmt.Errorf("making an admin certificate in %s: %w", dir, err)
+				}
+			}
+			log.Info("client certificates are verified against the generated CA; an admin certificate is beside it", "cert", admin)
+		}
 		log.Info("serving with a self-signed certificate; clients must trust its CA", "ca", files.CAFile)
 	}
-	return pki.ServerConfig(cfg.TLSCertFile, cfg.TLSKeyFile)
+	tc, err := pki.ReloadingServerConfig(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	if !securityEnabled(cfg) {
+		tc.ClientAuth = tls.NoClientCert
+	}
+	return tc, nil
 }

@@ -21,6 +21,8 @@ func main() {
 		etcdEndpoints string
 		logLevel      string
 		showVersion   bool
+		authzModes    string
+		admission     string
 	)
 	fs := flag.NewFlagSet("apiserver", flag.ExitOnError)
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:6443", "gRPC API address")
@@ -36,6 +38,16 @@ func main() {
 	fs.StringVar(&cfg.TLSKeyFile, "tls-private-key-file", "", "key of --tls-cert-file (PEM)")
 	fs.StringVar(&cfg.TLSCAFile, "tls-ca-file", "", "CA that signs --tls-cert-file, for the apiserver's own loopback calls")
 	fs.StringVar(&cfg.CertDir, "cert-dir", "", "where generated certificates are kept (default DATA_DIR/pki)")
+	fs.StringVar(&cfg.ClientCAFile, "client-ca-file", "", "CA bundle that signs client certificates (CN = user, O = groups); re-read when it changes (default: the generated CA)")
+	fs.StringVar(&cfg.TokenAuthFile, "token-auth-file", "", "bearer tokens, one token,user,uid,\"group1,group2\" per line; re-read when it changes, so deleting a line revokes a token")
+	fs.StringVar(&authzModes, "authorization-mode", "Node,RBAC", "authorizers asked in order: Node, RBAC (ignored with --insecure)")
+	fs.StringVar(&admission, "admission-plugins", "PodSecurity", "admission plugins in order: PodSecurity, DefaultTolerations (\"\" for none; none with --insecure unless given)")
+	fs.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", 300, "not-ready and unreachable toleration the DefaultTolerations plugin gives pods")
+	fs.StringVar(&cfg.AuditLogPath, "audit-log-path", "", "file audit lines are appended to, one JSON object per request (\"-\": standard output; \"\": no audit)")
+	fs.StringVar(&cfg.AuditPolicy, "audit-policy", "default=Metadata", "audit level per kind, None, Metadata or Request: \"default=Metadata,Event=None,Pod=Request\" (Secrets never above Metadata)")
+	fs.StringVar(&cfg.ClusterSigningCertFile, "cluster-signing-cert-file", "", "CA certificate that signs node-agents' certificates (default: the generated CA)")
+	fs.StringVar(&cfg.ClusterSigningKeyFile, "cluster-signing-key-file", "", "key of --cluster-signing-cert-file")
+	fs.DurationVar(&cfg.NodeCertificateValidity, "node-certificate-validity", 365*24*time.Hour, "how long the node certificates the apiserver signs last")
 	fs.IntVar(&cfg.WatchCacheCapacity, "watch-cache-size", 10000, "recent events kept per kind for resuming watches")
 	fs.DurationVar(&cfg.BookmarkInterval, "bookmark-interval", 5*time.Second, "interval between watch bookmarks")
 	fs.DurationVar(&cfg.CompactionInterval, "compaction-interval", 5*time.Minute, "interval between etcd compactions (0 disables)")
@@ -55,7 +67,19 @@ func main() {
 	log := server.NewLogger(logLevel, os.Stderr)
 	cfg.Logger = log
 	if cfg.Insecure {
-		log.Warn("--insecure: serving plaintext with no authentication; use only for local experiments")
+		log.Warn("--insecure: serving plaintext with no authentication or authorization; use only for local experiments")
+		if cfg.ClientCAFile != "" || cfg.TokenAuthFile != "" {
+			fmt.Fprintln(os.Stderr, "apiserver: --insecure serves with no authentication: drop --client-ca-file and --token-auth-file, or --insecure")
+			os.Exit(2)
+		}
+	} else {
+		cfg.Authenticate = true
+		cfg.AuthorizationModes = splitList(authzModes)
+	}
+	admissionSet := false
+	fs.Visit(func(f *flag.Flag) { admissionSet = admissionSet || f.Name == "admission-plugins" })
+	if !cfg.Insecure || admissionSet {
+		cfg.AdmissionPlugins = splitList(admission)
 	}
 
 	ctx, stop := server.SignalContext()
@@ -75,4 +99,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "apiserver: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

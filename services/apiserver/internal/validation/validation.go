@@ -29,6 +29,7 @@ import (
 	batchv1 "bosun.dev/gen/bosun/batch/v1"
 	coordinationv1 "bosun.dev/gen/bosun/coordination/v1"
 	corev1 "bosun.dev/gen/bosun/core/v1"
+	rbacv1 "bosun.dev/gen/bosun/rbac/v1"
 	"bosun.dev/pkg/api"
 )
 
@@ -72,6 +73,14 @@ func Validate(obj api.Object) field.ErrorList {
 		errs = append(errs, validateJob(o)...)
 	case *coordinationv1.Lease:
 		errs = append(errs, validateLease(o)...)
+	case *rbacv1.Role:
+		errs = append(errs, validateRole(o)...)
+	case *rbacv1.ClusterRole:
+		errs = append(errs, validateClusterRole(o)...)
+	case *rbacv1.RoleBinding:
+		errs = append(errs, validateRoleBinding(o)...)
+	case *rbacv1.ClusterRoleBinding:
+		errs = append(errs, validateClusterRoleBinding(o)...)
 	}
 	return append(errs, ValidateObjectSize(obj)...)
 }
@@ -109,6 +118,10 @@ func ValidateUpdate(obj, old api.Object) field.ErrorList {
 		errs = append(errs, validateStatefulSetUpdate(o, old.(*appsv1.StatefulSet))...)
 	case *batchv1.Job:
 		errs = append(errs, validateJobUpdate(o, old.(*batchv1.Job))...)
+	case *rbacv1.RoleBinding:
+		errs = append(errs, validateRoleRefUpdate(o.GetRoleRef(), old.(*rbacv1.RoleBinding).GetRoleRef())...)
+	case *rbacv1.ClusterRoleBinding:
+		errs = append(errs, validateRoleRefUpdate(o.GetRoleRef(), old.(*rbacv1.ClusterRoleBinding).GetRoleRef())...)
 	}
 	return errs
 }

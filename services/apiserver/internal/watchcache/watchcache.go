@@ -127,6 +127,18 @@ func (c *Cache) Get(namespace, name string) (api.Object, bool) {
 	return obj, ok
 }
 
+// Range calls fn for every cached object until fn returns false. Objects are
+// shared: fn must not modify them, nor call back into the cache.
+func (c *Cache) Range(fn func(api.Object) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, obj := range c.objects {
+		if !fn(obj) {
+			return
+		}
+	}
+}
+
 // Len returns the number of cached objects.
 func (c *Cache) Len() int {
 	c.mu.Lock()
