@@ -68,8 +68,9 @@ test-short: ## the fast tests: unit tests of every module
 	@for m in $(MODULES); do (cd $$m && go test -short -count=1 ./...) || exit 1; done
 
 .PHONY: fuzz
-fuzz: ## fuzz manifest decoding and validation for FUZZTIME
+fuzz: ## fuzz manifest decoding, validation and xDS translation for FUZZTIME each
 	cd services/apiserver && go test -run='^$$' -fuzz=FuzzDecodeAndValidate -fuzztime=$(FUZZTIME) ./internal/validation/
+	cd services/service-proxy && go test -run='^$$' -fuzz=FuzzTranslate -fuzztime=$(FUZZTIME) ./internal/translate/
 
 .PHONY: test
 test: check-gowork lint-proto check-gen build vet devtools ## the whole suite: checks, every module's tests, fuzzing

@@ -50,6 +50,9 @@ type Service struct {
 	Server *Server
 	// Log carries the service's name.
 	Log *slog.Logger
+	// Ready, when Setup sets it, holds health at NOT_SERVING after the
+	// apiserver answers until it is closed.
+	Ready <-chan struct{}
 }
 
 // Spec describes a service to Run.
@@ -67,6 +70,12 @@ type Spec struct {
 	// Register, when not nil, registers the service's own gRPC services
 	// before serving starts.
 	Register func(*Server)
+	// Setup, when not nil, runs once the connection to the apiserver is
+	// dialled (the apiserver may not answer yet) and before serving starts:
+	// the place to build what the service's gRPC services need, register
+	// them, and set Service.Ready when readiness needs more than the
+	// apiserver answering.
+	Setup func(context.Context, *Service) error
 	// Body, when not nil, is the service's work once the apiserver answers.
 	Body func(context.Context, *Service) error
 }
@@ -111,25 +120,24 @@ func Run(spec Spec) {
 }
 
 func runService(spec Spec, f Flags) error {
-	name, register, body := spec.Name, spec.Register, spec.Body
 	ctx, stop := SignalContext()
 	defer stop()
-	log := NewLogger(f.LogLevel, os.Stderr).With("service", name)
+	log := NewLogger(f.LogLevel, os.Stderr).With("service", spec.Name)
 	if f.APIServer.Insecure {
 		log.Warn("--insecure: talking to the apiserver in plaintext; use only for local experiments")
 	}
-	shutdownTracing, err := SetupTracing(ctx, name)
+	shutdownTracing, err := SetupTracing(ctx, spec.Name)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
-	srv, err := New(Options{Name: name, GRPCListen: f.Listen, MetricsListen: f.MetricsListen, Logger: log})
+	srv, err := New(Options{Name: spec.Name, GRPCListen: f.Listen, MetricsListen: f.MetricsListen, Logger: log})
 	if err != nil {
 		return err
 	}
-	if register != nil {
-		register(srv)
+	if spec.Register != nil {
+		spec.Register(srv)
 	}
 	srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	conn, err := client.Dial(f.APIServer)
@@ -140,6 +148,12 @@ func runService(spec Spec, f Flags) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	svc := &Service{Conn: conn, Server: srv, Log: log}
+	if spec.Setup != nil {
+		if err := spec.Setup(ctx, svc); err != nil {
+			return err
+		}
+	}
 	bodyErr := make(chan error, 1)
 	go func() {
 		if err := WaitForAPIServer(ctx, conn, log); err != nil {
@@ -147,12 +161,12 @@ func runService(spec Spec, f Flags) error {
 			return
 		}
 		log.InfoContext(ctx, "connected to apiserver", "apiserver", f.APIServer.Server)
-		srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		if body == nil {
+		go markServing(ctx, srv, svc.Ready)
+		if spec.Body == nil {
 			bodyErr <- nil
 			return
 		}
-		err := body(ctx, &Service{Conn: conn, Server: srv, Log: log})
+		err := spec.Body(ctx, svc)
 		if err != nil && ctx.Err() == nil {
 			cancel() // a failed body stops the service
 		}
@@ -164,4 +178,16 @@ func runService(spec Spec, f Flags) error {
 		return err
 	}
 	return runErr
+}
+
+// markServing sets health to SERVING once ready is closed (at once when nil).
+func markServing(ctx context.Context, srv *Server, ready <-chan struct{}) {
+	if ready != nil {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return
+		}
+	}
+	srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 }
