@@ -35,6 +35,7 @@ import (
 	"bosun.dev/pkg/server"
 	"bosun.dev/services/apiserver/internal/apiservice"
 	"bosun.dev/services/apiserver/internal/defaults"
+	"bosun.dev/services/apiserver/internal/encryption"
 	"bosun.dev/services/apiserver/internal/etcd"
 	"bosun.dev/services/apiserver/internal/gateway"
 	"bosun.dev/services/apiserver/internal/registry"
@@ -124,6 +125,11 @@ type Config struct {
 	// NodeCertificateValidity is how long issued node certificates last;
 	// one year when zero.
 	NodeCertificateValidity time.Duration
+	// EncryptionProviderConfig is an EncryptionConfiguration file that
+	// encrypts Secrets in etcd (aesgcm and identity providers; the first
+	// writes, all read). At start the apiserver rewrites every Secret not
+	// stored with the first provider's first key. "" stores plaintext.
+	EncryptionProviderConfig string
 }
 
 // APIServer is a running apiserver.
@@ -137,6 +143,7 @@ type APIServer struct {
 	server    *server.Server
 	httpLis   net.Listener
 	sec       *security
+	secrets   *storage.Store
 }
 
 // New opens etcd, fills the watch caches and binds the listeners. Run serves.
@@ -150,6 +157,13 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	var encryptionConfig *encryption.Config
+	if cfg.EncryptionProviderConfig != "" {
+		var err error
+		if encryptionConfig, err = encryption.LoadFile(cfg.EncryptionProviderConfig); err != nil {
+			return nil, fmt.Errorf("--encryption-provider-config: %w", err)
+		}
 	}
 	tlsConfig, err := serving(&cfg, log)
 	if err != nil {
@@ -165,7 +179,18 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 	s := &APIServer{cfg: cfg, log: log, backend: backend, caches: map[*api.Kind]*watchcache.Cache{}}
 	stores := map[*api.Kind]*storage.Store{}
 	for _, k := range api.Kinds() {
-		stores[k] = storage.New(backend.Client, k)
+		var storeOpts []storage.Option
+		if k.Group == "" && k.Resource == encryption.Secrets {
+			secrets := encryptionConfig.Transformer(encryption.Secrets)
+			storeOpts = append(storeOpts, storage.WithTransformer(secrets))
+			if encryptionConfig != nil {
+				log.Info("encryption at rest configured for Secrets", "writeWith", secrets.WriteKey())
+			}
+		}
+		stores[k] = storage.New(backend.Client, k, storeOpts...)
+		if len(storeOpts) > 0 {
+			s.secrets = stores[k]
+		}
 		opts := watchcache.Options{Capacity: cfg.WatchCacheCapacity, BookmarkInterval: cfg.BookmarkInterval, Logger: log}
 		if k.Kind == "Pod" {
 			opts.TriggerField = func(obj api.Object) string { return obj.(*corev1.Pod).GetSpec().GetNodeName() }
@@ -285,6 +310,10 @@ func (s *APIServer) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); s.compactor.Run(ctx) }()
+	if s.cfg.EncryptionProviderConfig != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.rewriteSecretsAtStart(ctx) }()
+	}
 
 	errc := make(chan error, 2)
 	var httpSrv *http.Server
@@ -330,6 +359,40 @@ func (s *APIServer) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// RewriteSecrets stores again every Secret that is not encrypted with the
+// first provider's first key of the encryption configuration (or that is
+// encrypted while identity comes first), so that an old key can then be
+// removed. The apiserver does this at every start with an encryption
+// configuration; concurrent updates are never overwritten. It returns how
+// many Secrets it rewrote, and an error naming each Secret it could not read
+// or store.
+func (s *APIServer) RewriteSecrets(ctx context.Context) (int, error) {
+	res, err := s.secrets.Rewrite(ctx)
+	if err != nil {
+		return res.Rewritten, fmt.Errorf("rewriting secrets: %w", err)
+	}
+	return res.Rewritten, errors.Join(res.Failed...)
+}
+
+// rewriteSecretsAtStart runs RewriteSecrets and logs what it did.
+func (s *APIServer) rewriteSecretsAtStart(ctx context.Context) {
+	res, err := s.secrets.Rewrite(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("rewriting secrets with the first encryption key", "error", err, "rewritten", res.Rewritten)
+		}
+		return
+	}
+	for i, f := range res.Failed {
+		if i == 10 {
+			s.log.Error("more secrets could not be rewritten", "count", len(res.Failed)-i)
+			break
+		}
+		s.log.Error("secret not rewritten", "error", f)
+	}
+	s.log.Info("secrets rewritten with the first encryption key", "rewritten", res.Rewritten, "current", res.Current, "failed", len(res.Failed))
 }
 
 // validator adapts the validation package to the registry.

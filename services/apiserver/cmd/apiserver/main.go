@@ -48,6 +48,7 @@ func main() {
 	fs.StringVar(&cfg.ClusterSigningCertFile, "cluster-signing-cert-file", "", "CA certificate that signs node-agents' certificates (default: the generated CA)")
 	fs.StringVar(&cfg.ClusterSigningKeyFile, "cluster-signing-key-file", "", "key of --cluster-signing-cert-file")
 	fs.DurationVar(&cfg.NodeCertificateValidity, "node-certificate-validity", 365*24*time.Hour, "how long the node certificates the apiserver signs last")
+	fs.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file that encrypts Secrets in etcd (providers aesgcm and identity; the first writes, all read; Secrets not under the first key are rewritten at start); \"\" stores them as plaintext")
 	fs.IntVar(&cfg.WatchCacheCapacity, "watch-cache-size", 10000, "recent events kept per kind for resuming watches")
 	fs.DurationVar(&cfg.BookmarkInterval, "bookmark-interval", 5*time.Second, "interval between watch bookmarks")
 	fs.DurationVar(&cfg.CompactionInterval, "compaction-interval", 5*time.Minute, "interval between etcd compactions (0 disables)")

@@ -2,7 +2,9 @@
 // /bosun/<group>/<resource>/<namespace>/<name> as its protobuf encoding, and an
 // object's resource_version is the etcd modification revision of its key. Every
 // write is a transaction that compares that revision, so concurrent writers
-// never overwrite each other silently.
+// never overwrite each other silently. A kind's store may pass its values
+// through a Transformer (transformer.go) on their way to and from etcd, which
+// is how Secrets are encrypted at rest.
 package storage
 
 import (
@@ -10,13 +12,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"bosun.dev/pkg/api"
@@ -36,14 +39,32 @@ var (
 
 // Store reads and writes the objects of one kind.
 type Store struct {
-	client *clientv3.Client
-	kind   *api.Kind
-	prefix string // "/bosun/core/pods/"
+	client      *clientv3.Client
+	kind        *api.Kind
+	prefix      string // "/bosun/core/pods/"
+	transformer Transformer
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithTransformer passes every value the store writes through t, and every
+// value it reads back; the store keeps plain encodings without one.
+func WithTransformer(t Transformer) Option {
+	return func(s *Store) {
+		if t != nil {
+			s.transformer = t
+		}
+	}
 }
 
 // New returns the store of a kind.
-func New(client *clientv3.Client, kind *api.Kind) *Store {
-	return &Store{client: client, kind: kind, prefix: Prefix(kind)}
+func New(client *clientv3.Client, kind *api.Kind, opts ...Option) *Store {
+	s := &Store{client: client, kind: kind, prefix: Prefix(kind), transformer: Identity{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Prefix returns the etcd prefix of a kind, ending in "/".
@@ -81,8 +102,8 @@ func (s *Store) NamespacePrefix(namespace string) string {
 	return s.prefix + namespace + "/"
 }
 
-// Encode marshals an object for storage. The resource_version is not stored:
-// it is the key's modification revision.
+// Encode marshals an object for storage, before any transformation. The
+// resource_version is not stored: it is the key's modification revision.
 func Encode(obj api.Object) ([]byte, error) {
 	m := obj.GetMetadata()
 	rv := m.GetResourceVersion()
@@ -93,13 +114,34 @@ func Encode(obj api.Object) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(obj)
 }
 
-// Decode unmarshals a stored value and sets its resource_version.
-func (s *Store) Decode(value []byte, rev int64) (api.Object, error) {
-	obj := s.kind.New()
-	if err := proto.Unmarshal(value, obj); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", s.kind.Kind, err)
+// encode returns the value to store at key for obj: its encoding passed
+// through the store's transformer.
+func (s *Store) encode(key string, obj api.Object) ([]byte, error) {
+	data, err := Encode(obj)
+	if err != nil {
+		return nil, err
 	}
-	api.Meta(obj).ResourceVersion = strconv.FormatInt(rev, 10)
+	value, err := s.transformer.TransformToStorage(data, key)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "storing %s %s: %v", s.kind.Kind, key, err)
+	}
+	return value, nil
+}
+
+// Decode turns a stored key-value back into an object with its
+// resource_version set. A value the transformer cannot read (an encryption
+// key that is no longer configured, a tampered value) fails with an Internal
+// status naming the etcd key and the cause.
+func (s *Store) Decode(kv *mvccpb.KeyValue) (api.Object, error) {
+	data, _, err := s.transformer.TransformFromStorage(kv.Value, string(kv.Key))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "reading %s %s: %v", s.kind.Kind, kv.Key, err)
+	}
+	obj := s.kind.New()
+	if err := proto.Unmarshal(data, obj); err != nil {
+		return nil, status.Errorf(codes.Internal, "decoding %s %s: %v", s.kind.Kind, kv.Key, err)
+	}
+	api.Meta(obj).ResourceVersion = strconv.FormatInt(kv.ModRevision, 10)
 	return obj, nil
 }
 
@@ -108,7 +150,7 @@ func (s *Store) Decode(value []byte, rev int64) (api.Object, error) {
 func (s *Store) Create(ctx context.Context, obj api.Object) (api.Object, error) {
 	m := obj.GetMetadata()
 	key := s.Key(m.GetNamespace(), m.GetName())
-	data, err := Encode(obj)
+	data, err := s.encode(key, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +177,7 @@ func (s *Store) Get(ctx context.Context, namespace, name string) (api.Object, er
 	if len(resp.Kvs) == 0 {
 		return nil, ErrNotFound
 	}
-	return s.Decode(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
+	return s.Decode(resp.Kvs[0])
 }
 
 // Put replaces the object stored at obj's key if its modification revision is
@@ -143,7 +185,7 @@ func (s *Store) Get(ctx context.Context, namespace, name string) (api.Object, er
 func (s *Store) Put(ctx context.Context, obj api.Object, rev int64) (api.Object, error) {
 	m := obj.GetMetadata()
 	key := s.Key(m.GetNamespace(), m.GetName())
-	data, err := Encode(obj)
+	data, err := s.encode(key, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +237,9 @@ type ListOptions struct {
 	Continue string
 	// Filter keeps an object when it returns true; nil keeps all.
 	Filter func(api.Object) bool
+	// SkipUndecodable, when set, is told of each value that does not decode
+	// and the list goes on without it; otherwise such a value fails the list.
+	SkipUndecodable func(key string, err error)
 }
 
 // ListResult is one page.
@@ -259,8 +304,12 @@ func (s *Store) List(ctx context.Context, opts ListOptions) (*ListResult, error)
 			kvs = kvs[:chunk]
 		}
 		for i, kv := range kvs {
-			obj, err := s.Decode(kv.Value, kv.ModRevision)
+			obj, err := s.Decode(kv)
 			if err != nil {
+				if opts.SkipUndecodable != nil {
+					opts.SkipUndecodable(string(kv.Key), err)
+					continue
+				}
 				return nil, err
 			}
 			if opts.Filter != nil && !opts.Filter(obj) {

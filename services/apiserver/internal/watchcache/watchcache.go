@@ -168,7 +168,9 @@ func (c *Cache) Run(ctx context.Context) {
 }
 
 func (c *Cache) follow(ctx context.Context, first bool) error {
-	list, err := c.store.List(ctx, storage.ListOptions{})
+	list, err := c.store.List(ctx, storage.ListOptions{SkipUndecodable: func(key string, err error) {
+		c.log.Error("leaving an undecodable object out of the watch cache", "key", key, "error", err)
+	}})
 	if err != nil {
 		return fmt.Errorf("listing: %w", err)
 	}
@@ -229,7 +231,7 @@ func (c *Cache) toEvent(ev *clientv3.Event) (*Event, error) {
 		e.Type, e.Rev = Deleted, ev.Kv.ModRevision
 		if prev == nil && ev.PrevKv != nil {
 			var err error
-			if prev, err = c.store.Decode(ev.PrevKv.Value, ev.PrevKv.ModRevision); err != nil {
+			if prev, err = c.store.Decode(ev.PrevKv); err != nil {
 				return nil, err
 			}
 		}
@@ -240,7 +242,7 @@ func (c *Cache) toEvent(ev *clientv3.Event) (*Event, error) {
 		e.Object = withRevision(prev, e.Rev)
 		return e, nil
 	}
-	obj, err := c.store.Decode(ev.Kv.Value, ev.Kv.ModRevision)
+	obj, err := c.store.Decode(ev.Kv)
 	if err != nil {
 		return nil, err
 	}
@@ -525,7 +527,7 @@ func (c *Cache) watchEtcd(ctx context.Context, start int64, opts WatchOptions, s
 			e := &Event{Rev: ev.Kv.ModRevision}
 			var err error
 			if ev.PrevKv != nil {
-				if e.Prev, err = c.store.Decode(ev.PrevKv.Value, ev.PrevKv.ModRevision); err != nil {
+				if e.Prev, err = c.store.Decode(ev.PrevKv); err != nil {
 					return err
 				}
 			}
@@ -536,7 +538,7 @@ func (c *Cache) watchEtcd(ctx context.Context, start int64, opts WatchOptions, s
 				}
 				e.Type, e.Object = Deleted, withRevision(e.Prev, e.Rev)
 			default:
-				if e.Object, err = c.store.Decode(ev.Kv.Value, ev.Kv.ModRevision); err != nil {
+				if e.Object, err = c.store.Decode(ev.Kv); err != nil {
 					return err
 				}
 				e.Type = Modified
