@@ -115,6 +115,7 @@ func (s *session) newRootCommand() *cobra.Command {
 		s.newCompletionCommand(),
 	)
 	root.AddCommand(s.nodeCommands()...)
+	root.AddCommand(s.newScaleCommand(), s.newRolloutCommand(), s.newRunCommand(), s.newExposeCommand())
 	root.AddCommand(s.newCertsCommand(), s.newAuthCommand())
 	return root
 }
