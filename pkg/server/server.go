@@ -79,6 +79,12 @@ type Server struct {
 	http     *http.Server
 	httpLis  net.Listener
 	runOnce  sync.Once
+
+	// streamsCtx ends every open stream's context when the server stops, so
+	// long-lived streams (watches, xDS) end instead of holding up the
+	// graceful stop until its timeout; their clients reconnect elsewhere.
+	streamsCtx context.Context
+	endStreams context.CancelFunc
 }
 
 // New listens on the configured addresses and builds the server. Register
@@ -95,6 +101,7 @@ func New(opts Options) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{opts: opts, log: log, registry: prometheus.NewRegistry(), health: health.NewServer()}
+	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 
 	s.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -110,7 +117,7 @@ func New(opts Options) (*Server, error) {
 	sopts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{m.unary}, opts.UnaryInterceptors...)...),
-		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{m.stream}, opts.StreamInterceptors...)...),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.endStreamOnStop, m.stream}, opts.StreamInterceptors...)...),
 	}
 	if opts.TLS != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -132,6 +139,23 @@ func New(opts Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// endStreamOnStop gives a stream a context that also ends when the server
+// stops.
+func (s *Server) endStreamOnStop(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.streamsCtx, cancel)
+	defer stop()
+	return handler(srv, &stoppableStream{ServerStream: ss, ctx: ctx})
+}
+
+type stoppableStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *stoppableStream) Context() context.Context { return s.ctx }
 
 // GRPC is the gRPC server, for registering services.
 func (s *Server) GRPC() *grpc.Server { return s.grpc }
@@ -208,6 +232,7 @@ func (s *Server) run(ctx context.Context) error {
 	case serveErr = <-errc:
 	}
 	s.health.Shutdown()
+	s.endStreams()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
 	timer := time.NewTimer(s.opts.ShutdownTimeout)

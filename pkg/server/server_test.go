@@ -214,3 +214,50 @@ func TestSetupTracingWithoutEndpointIsNoop(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStopEndsOpenStreams: a stream that would stay open for ever (a health
+// Watch here, a resource watch or an xDS stream in the services) ends when
+// the server stops, so the graceful stop finishes without being cut off.
+func TestStopEndsOpenStreams(t *testing.T) {
+	var logs bytes.Buffer
+	srv, err := server.New(server.Options{
+		Name: "test", GRPCListen: "127.0.0.1:0",
+		Logger: server.NewLogger("warn", &logs), ShutdownTimeout: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	conn, err := grpc.NewClient(srv.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Recv(); err != nil {
+		t.Fatalf("first health status: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still waiting for an open stream 30 s after its context ended")
+	}
+	if bytes.Contains(logs.Bytes(), []byte("graceful stop timed out")) {
+		t.Fatalf("the stop cut the stream off instead of ending it: %s", logs.String())
+	}
+	for {
+		if _, err := watch.Recv(); err != nil {
+			break // the stream ended, as it should
+		}
+	}
+}
