@@ -157,7 +157,8 @@ func TestRBACMatrix(t *testing.T) {
 		{sched, VerbList, NodeKind, "", "", "", true},
 		{sched, VerbUpdate, PodKind, "status", "team-a", "web", true},
 		{sched, VerbCreate, PodKind, "", "team-a", "x", false},
-		{sched, VerbDelete, PodKind, "", "team-a", "web", false},
+		{sched, VerbDelete, PodKind, "", "team-a", "web", true}, // preemption evicts victims
+		{sched, VerbUpdate, PodKind, "", "team-a", "web", false},
 		{sched, VerbGet, SecretKind, "", "team-a", "db", false},
 		{ctrl, VerbCreate, PodKind, "", "team-a", "x", true},
 		{ctrl, VerbUpdate, deploymentKind, "status", "team-a", "d", true},

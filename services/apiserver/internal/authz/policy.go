@@ -77,6 +77,8 @@ func BootstrapRoles() []*rbacv1.ClusterRole {
 		clusterRole("bosun-scheduler",
 			rule(read, core, "pods", "nodes", "namespaces"),
 			rule([]string{VerbBind}, core, "pods"),
+			// Preemption deletes the lower-priority victims it chose.
+			rule([]string{VerbDelete}, core, "pods"),
 			rule([]string{VerbUpdate}, core, "pods/status"),
 			rule([]string{VerbCreate}, core, "events"),
 			leaderElection,
