@@ -421,11 +421,13 @@ func (i *Informer[T]) apply(ev client.Event[T]) error {
 	return nil
 }
 
-// older reports whether revision a is at or below b, when both are numbers.
+// older reports whether revision a is below b, when both are numbers. Equal
+// revisions are not older: one etcd transaction (a range delete, say) gives
+// several keys the same revision, and each of their events counts.
 func older(a, b string) bool {
 	x, err1 := strconv.ParseInt(a, 10, 64)
 	y, err2 := strconv.ParseInt(b, 10, 64)
-	return err1 == nil && err2 == nil && x <= y
+	return err1 == nil && err2 == nil && x < y
 }
 
 // dispatch delivers queued notifications in order until ctx ends.
