@@ -85,6 +85,10 @@ images: ## build an OCI image per service into bin/images, no Docker (IMAGES_FOR
 helm-lint: devtools ## helm lint and template of every chart with default and HA values, manifests checked strictly
 	cd tools && HELM=$(TOOLBIN)/helm CI=1 go test -count=1 ./internal/chartcheck/
 
+.PHONY: conformance
+conformance: ## the conformance suites: Bosun's scheduler and health-checker, and the minimal scheduler
+	cd tests && go test -count=1 -timeout 10m ./conformance/... ./minimalscheduler/...
+
 .PHONY: bench
 bench: build ## run the benchmarks and write docs/benchmarks.md
 	$(BIN)/bench -out docs/benchmarks.md

@@ -45,6 +45,7 @@ type Func func(ctx context.Context, cfg Config) (Report, error)
 func Registry() map[string]Func {
 	return map[string]Func{
 		APIServerCreate: RunAPIServerCreate,
+		SchedulerPlain:  RunSchedulerPlain, SchedulerAffinity: RunSchedulerAffinity,
 	}
 }
 
