@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	bosun.dev/gen v0.0.0
 	bosun.dev/pkg v0.0.0
+	bosun.dev/services/node-agent v0.0.0
 	github.com/google/go-containerregistry v0.22.1
 	github.com/spf13/cobra v1.10.2
 	go.etcd.io/etcd/api/v3 v3.7.3
@@ -79,3 +80,5 @@ require (
 replace bosun.dev/gen => ../gen
 
 replace bosun.dev/pkg => ../pkg
+
+replace bosun.dev/services/node-agent => ../services/node-agent

@@ -116,6 +116,7 @@ func (s *session) newRootCommand() *cobra.Command {
 	)
 	root.AddCommand(s.nodeCommands()...)
 	root.AddCommand(s.newScaleCommand(), s.newRolloutCommand(), s.newRunCommand(), s.newExposeCommand())
+	root.AddCommand(s.newLogsCommand(), s.newImageCommand())
 	root.AddCommand(s.newCertsCommand(), s.newAuthCommand())
 	return root
 }

@@ -164,11 +164,112 @@ func (x *ContainerLogsResponse) GetData() []byte {
 	return nil
 }
 
+// LoadImagesRequest is one chunk of an OCI image-layout tarball.
+type LoadImagesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node names the node to load into; set in the first message (the
+	// apiserver routes on it, and a node-agent refuses another node's name).
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// data is the next chunk of the tarball.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadImagesRequest) Reset() {
+	*x = LoadImagesRequest{}
+	mi := &file_bosun_core_v1_node_agent_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadImagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadImagesRequest) ProtoMessage() {}
+
+func (x *LoadImagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_core_v1_node_agent_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadImagesRequest.ProtoReflect.Descriptor instead.
+func (*LoadImagesRequest) Descriptor() ([]byte, []int) {
+	return file_bosun_core_v1_node_agent_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LoadImagesRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *LoadImagesRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// LoadImagesResponse lists the images the tarball held, as now stored.
+type LoadImagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Images        []*ContainerImage      `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadImagesResponse) Reset() {
+	*x = LoadImagesResponse{}
+	mi := &file_bosun_core_v1_node_agent_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadImagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadImagesResponse) ProtoMessage() {}
+
+func (x *LoadImagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bosun_core_v1_node_agent_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadImagesResponse.ProtoReflect.Descriptor instead.
+func (*LoadImagesResponse) Descriptor() ([]byte, []int) {
+	return file_bosun_core_v1_node_agent_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LoadImagesResponse) GetImages() []*ContainerImage {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
 var File_bosun_core_v1_node_agent_service_proto protoreflect.FileDescriptor
 
 const file_bosun_core_v1_node_agent_service_proto_rawDesc = "" +
 	"\n" +
-	"&bosun/core/v1/node_agent_service.proto\x12\rbosun.core.v1\"\xec\x01\n" +
+	"&bosun/core/v1/node_agent_service.proto\x12\rbosun.core.v1\x1a\x18bosun/core/v1/node.proto\"\xec\x01\n" +
 	"\x14ContainerLogsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
 	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
@@ -181,9 +282,16 @@ const file_bosun_core_v1_node_agent_service_proto_rawDesc = "" +
 	"limitBytesB\r\n" +
 	"\v_tail_lines\"+\n" +
 	"\x15ContainerLogsResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2p\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\";\n" +
+	"\x11LoadImagesRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"K\n" +
+	"\x12LoadImagesResponse\x125\n" +
+	"\x06images\x18\x01 \x03(\v2\x1d.bosun.core.v1.ContainerImageR\x06images2\xc5\x01\n" +
 	"\x10NodeAgentService\x12\\\n" +
-	"\rContainerLogs\x12#.bosun.core.v1.ContainerLogsRequest\x1a$.bosun.core.v1.ContainerLogsResponse0\x01B\xa4\x01\n" +
+	"\rContainerLogs\x12#.bosun.core.v1.ContainerLogsRequest\x1a$.bosun.core.v1.ContainerLogsResponse0\x01\x12S\n" +
+	"\n" +
+	"LoadImages\x12 .bosun.core.v1.LoadImagesRequest\x1a!.bosun.core.v1.LoadImagesResponse(\x01B\xa4\x01\n" +
 	"\x11com.bosun.core.v1B\x15NodeAgentServiceProtoP\x01Z\"bosun.dev/gen/bosun/core/v1;corev1\xa2\x02\x03BCX\xaa\x02\rBosun.Core.V1\xca\x02\rBosun\\Core\\V1\xe2\x02\x19Bosun\\Core\\V1\\GPBMetadata\xea\x02\x0fBosun::Core::V1b\x06proto3"
 
 var (
@@ -198,19 +306,25 @@ func file_bosun_core_v1_node_agent_service_proto_rawDescGZIP() []byte {
 	return file_bosun_core_v1_node_agent_service_proto_rawDescData
 }
 
-var file_bosun_core_v1_node_agent_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_bosun_core_v1_node_agent_service_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_bosun_core_v1_node_agent_service_proto_goTypes = []any{
 	(*ContainerLogsRequest)(nil),  // 0: bosun.core.v1.ContainerLogsRequest
 	(*ContainerLogsResponse)(nil), // 1: bosun.core.v1.ContainerLogsResponse
+	(*LoadImagesRequest)(nil),     // 2: bosun.core.v1.LoadImagesRequest
+	(*LoadImagesResponse)(nil),    // 3: bosun.core.v1.LoadImagesResponse
+	(*ContainerImage)(nil),        // 4: bosun.core.v1.ContainerImage
 }
 var file_bosun_core_v1_node_agent_service_proto_depIdxs = []int32{
-	0, // 0: bosun.core.v1.NodeAgentService.ContainerLogs:input_type -> bosun.core.v1.ContainerLogsRequest
-	1, // 1: bosun.core.v1.NodeAgentService.ContainerLogs:output_type -> bosun.core.v1.ContainerLogsResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	4, // 0: bosun.core.v1.LoadImagesResponse.images:type_name -> bosun.core.v1.ContainerImage
+	0, // 1: bosun.core.v1.NodeAgentService.ContainerLogs:input_type -> bosun.core.v1.ContainerLogsRequest
+	2, // 2: bosun.core.v1.NodeAgentService.LoadImages:input_type -> bosun.core.v1.LoadImagesRequest
+	1, // 3: bosun.core.v1.NodeAgentService.ContainerLogs:output_type -> bosun.core.v1.ContainerLogsResponse
+	3, // 4: bosun.core.v1.NodeAgentService.LoadImages:output_type -> bosun.core.v1.LoadImagesResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_bosun_core_v1_node_agent_service_proto_init() }
@@ -218,6 +332,7 @@ func file_bosun_core_v1_node_agent_service_proto_init() {
 	if File_bosun_core_v1_node_agent_service_proto != nil {
 		return
 	}
+	file_bosun_core_v1_node_proto_init()
 	file_bosun_core_v1_node_agent_service_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -225,7 +340,7 @@ func file_bosun_core_v1_node_agent_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bosun_core_v1_node_agent_service_proto_rawDesc), len(file_bosun_core_v1_node_agent_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

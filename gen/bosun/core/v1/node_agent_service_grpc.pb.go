@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	NodeAgentService_ContainerLogs_FullMethodName = "/bosun.core.v1.NodeAgentService/ContainerLogs"
+	NodeAgentService_LoadImages_FullMethodName    = "/bosun.core.v1.NodeAgentService/LoadImages"
 )
 
 // NodeAgentServiceClient is the client API for NodeAgentService service.
@@ -36,6 +37,10 @@ type NodeAgentServiceClient interface {
 	// An unknown pod or container is NOT_FOUND; a pod with several
 	// containers and no container named is INVALID_ARGUMENT.
 	ContainerLogs(ctx context.Context, in *ContainerLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContainerLogsResponse], error)
+	// LoadImages imports the images of an OCI image-layout tarball sent in
+	// chunks, for nodes that cannot reach a registry. A tarball that is not
+	// one is INVALID_ARGUMENT.
+	LoadImages(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadImagesRequest, LoadImagesResponse], error)
 }
 
 type nodeAgentServiceClient struct {
@@ -65,6 +70,19 @@ func (c *nodeAgentServiceClient) ContainerLogs(ctx context.Context, in *Containe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeAgentService_ContainerLogsClient = grpc.ServerStreamingClient[ContainerLogsResponse]
 
+func (c *nodeAgentServiceClient) LoadImages(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[LoadImagesRequest, LoadImagesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeAgentService_ServiceDesc.Streams[1], NodeAgentService_LoadImages_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LoadImagesRequest, LoadImagesResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgentService_LoadImagesClient = grpc.ClientStreamingClient[LoadImagesRequest, LoadImagesResponse]
+
 // NodeAgentServiceServer is the server API for NodeAgentService service.
 // All implementations must embed UnimplementedNodeAgentServiceServer
 // for forward compatibility.
@@ -79,6 +97,10 @@ type NodeAgentServiceServer interface {
 	// An unknown pod or container is NOT_FOUND; a pod with several
 	// containers and no container named is INVALID_ARGUMENT.
 	ContainerLogs(*ContainerLogsRequest, grpc.ServerStreamingServer[ContainerLogsResponse]) error
+	// LoadImages imports the images of an OCI image-layout tarball sent in
+	// chunks, for nodes that cannot reach a registry. A tarball that is not
+	// one is INVALID_ARGUMENT.
+	LoadImages(grpc.ClientStreamingServer[LoadImagesRequest, LoadImagesResponse]) error
 	mustEmbedUnimplementedNodeAgentServiceServer()
 }
 
@@ -91,6 +113,9 @@ type UnimplementedNodeAgentServiceServer struct{}
 
 func (UnimplementedNodeAgentServiceServer) ContainerLogs(*ContainerLogsRequest, grpc.ServerStreamingServer[ContainerLogsResponse]) error {
 	return status.Error(codes.Unimplemented, "method ContainerLogs not implemented")
+}
+func (UnimplementedNodeAgentServiceServer) LoadImages(grpc.ClientStreamingServer[LoadImagesRequest, LoadImagesResponse]) error {
+	return status.Error(codes.Unimplemented, "method LoadImages not implemented")
 }
 func (UnimplementedNodeAgentServiceServer) mustEmbedUnimplementedNodeAgentServiceServer() {}
 func (UnimplementedNodeAgentServiceServer) testEmbeddedByValue()                          {}
@@ -124,6 +149,13 @@ func _NodeAgentService_ContainerLogs_Handler(srv interface{}, stream grpc.Server
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeAgentService_ContainerLogsServer = grpc.ServerStreamingServer[ContainerLogsResponse]
 
+func _NodeAgentService_LoadImages_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeAgentServiceServer).LoadImages(&grpc.GenericServerStream[LoadImagesRequest, LoadImagesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgentService_LoadImagesServer = grpc.ClientStreamingServer[LoadImagesRequest, LoadImagesResponse]
+
 // NodeAgentService_ServiceDesc is the grpc.ServiceDesc for NodeAgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -136,6 +168,11 @@ var NodeAgentService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "ContainerLogs",
 			Handler:       _NodeAgentService_ContainerLogs_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "LoadImages",
+			Handler:       _NodeAgentService_LoadImages_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "bosun/core/v1/node_agent_service.proto",

@@ -1,12 +1,175 @@
-// Command node-agent runs the pods bound to its node on containerd.
-//
-// This build connects to the apiserver, waits until it answers, and serves
-// its own gRPC health (and, with --metrics-listen, metrics) until SIGINT or
-// SIGTERM.
+// Command node-agent runs the pods bound to its node on containerd with
+// CNI networking: it registers the Node, renews its Lease, runs, probes and
+// reports the node's pods, serves their logs (bosun.core.v1.NodeAgentService)
+// and gRPC health on --listen.
 package main
 
-import "bosun.dev/pkg/server"
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"bosun.dev/pkg/server"
+	"bosun.dev/services/node-agent/internal/agent"
+	"bosun.dev/services/node-agent/internal/network"
+	"bosun.dev/services/node-agent/internal/node"
+	"bosun.dev/services/node-agent/internal/nodeapi"
+	"bosun.dev/services/node-agent/internal/runtime/containerd"
+	"bosun.dev/services/node-agent/internal/volumes"
+)
+
+const defaultListen = "127.0.0.1:10250"
+
+// listFlag is a comma-separated list that may also be repeated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// options are the node-agent's own flags.
+type options struct {
+	cfg                 agent.Config
+	labels, insecure    listFlag
+	loadImages, plugins listFlag
+	hostPaths           listFlag
+	gcHigh, gcLow       string
+}
+
+func (o *options) register(fs *flag.FlagSet) {
+	c := &o.cfg
+	fs.StringVar(&c.NodeName, "node-name", "", "name of this node (default: the host name, lower-cased)")
+	fs.StringVar(&c.NodeIP, "node-ip", "", "the node's InternalIP and the pods' hostIP (default: the address of the default route's interface)")
+	fs.StringVar(&c.PodCIDR, "pod-cidr", "", "this node's pod range, e.g. 10.244.1.0/24 (default: wait for the controller to assign spec.podCIDR)")
+	fs.Var(&o.labels, "node-labels", "extra node labels, key=value,... (repeatable)")
+	fs.StringVar(&c.ContainerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's socket")
+	fs.StringVar(&c.ContainerdNamespace, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of the node's containers and images")
+	fs.StringVar(&c.RootDir, "root-dir", "/var/lib/bosun/node-agent", "state directory: pod directories (volumes, sandbox records), network namespaces, IPAM leases")
+	fs.StringVar(&c.LogDir, "log-dir", "/var/log/bosun/pods", "container logs, as NAMESPACE_POD_UID/CONTAINER/ATTEMPT.log")
+	o.plugins = append(o.plugins, network.DefaultPluginDirs...)
+	fs.Var(&o.plugins, "cni-plugin-dirs", "directories holding the CNI plugins (default /usr/lib/cni,/opt/cni/bin)")
+	fs.StringVar(&c.Bridge, "cni-bridge", "bosun0", "name of the pods' bridge device")
+	fs.BoolVar(&c.IPMasq, "ip-masq", true, "masquerade pod traffic leaving the pod CIDR")
+	fs.Var(&o.insecure, "insecure-registries", "registries (host[:port]) pulled from over plain HTTP (repeatable)")
+	fs.Var(&o.loadImages, "load-image", "OCI image-layout tarball to import at start, for air-gapped nodes (repeatable)")
+	fs.StringVar(&o.gcHigh, "image-gc-high-threshold", "0", "start image garbage collection when images take more than this, e.g. 20Gi (0 disables)")
+	fs.StringVar(&o.gcLow, "image-gc-low-threshold", "", "free unused images, least recently used first, down to this (default 80% of the high threshold)")
+	fs.Var(&o.hostPaths, "allowed-host-path-prefixes", "directories hostPath volumes may use (default "+volumes.DefaultHostPathPrefix+")")
+	fs.IntVar(&c.MaxPods, "max-pods", 110, "pods capacity of the node")
+	fs.StringVar(&c.LeaseNamespace, "lease-namespace", node.DefaultLeaseNamespace, "namespace of the node's Lease")
+	fs.DurationVar(&c.LeaseDuration, "lease-duration", 10*time.Second, "validity the node's Lease promises")
+	fs.DurationVar(&c.RenewInterval, "lease-renew-interval", 2*time.Second, "how often the Lease is renewed")
+	fs.DurationVar(&c.StatusInterval, "node-status-interval", 10*time.Second, "longest time between node status writes (changes are written at once)")
+	fs.DurationVar(&c.ResyncInterval, "sync-interval", 10*time.Second, "how often every pod is re-synced besides events")
+	fs.DurationVar(&c.BackoffBase, "crash-backoff-base", 10*time.Second, "first restart delay of a crashing container or failing pull; doubles per failure")
+	fs.DurationVar(&c.BackoffMax, "crash-backoff-max", 5*time.Minute, "longest restart delay")
+}
+
+// check validates the parsed flags and completes the configuration.
+func (o *options) check() error {
+	c := &o.cfg
+	if len(o.labels) > 0 {
+		c.Labels = map[string]string{}
+		for _, kv := range o.labels {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("--node-labels: %q is not key=value", kv)
+			}
+			c.Labels[k] = v
+		}
+	}
+	c.InsecureRegistries, c.LoadImages, c.CNIPluginDirs = o.insecure, o.loadImages, o.plugins
+	if len(o.hostPaths) > 0 {
+		c.AllowedHostPathPrefixes = o.hostPaths
+	}
+	for _, q := range []struct {
+		flag, val string
+		dst       *int64
+	}{{"image-gc-high-threshold", o.gcHigh, &c.ImageGCHighBytes}, {"image-gc-low-threshold", o.gcLow, &c.ImageGCLowBytes}} {
+		if q.val == "" {
+			continue
+		}
+		v, err := resource.ParseQuantity(q.val)
+		if err != nil {
+			return fmt.Errorf("--%s: %q: %w", q.flag, q.val, err)
+		}
+		*q.dst = v.Value()
+	}
+	if c.PodCIDR != "" {
+		if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
+			return fmt.Errorf("--pod-cidr: %w", err)
+		}
+	}
+	if c.RenewInterval <= 0 || c.LeaseDuration <= c.RenewInterval {
+		return fmt.Errorf("--lease-renew-interval (%s) must be positive and shorter than --lease-duration (%s)", c.RenewInterval, c.LeaseDuration)
+	}
+	if c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase {
+		return fmt.Errorf("--crash-backoff-base (%s) must be positive and at most --crash-backoff-max (%s)", c.BackoffBase, c.BackoffMax)
+	}
+	if c.MaxPods <= 0 {
+		return fmt.Errorf("--max-pods: %d is not positive", c.MaxPods)
+	}
+	if c.NodeIP == "" {
+		c.NodeIP = defaultIP()
+	} else if net.ParseIP(c.NodeIP) == nil {
+		return fmt.Errorf("--node-ip: %q is not an IP address", c.NodeIP)
+	}
+	return nil
+}
+
+// defaultIP is the source address of the default route, else 127.0.0.1.
+func defaultIP() string {
+	c, err := net.Dial("udp", "192.0.2.1:9") // no packet is sent
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+// withListen publishes the agent's port and, when it listens on one
+// specific address other than the node's IP, that address for health checks.
+func withListen(c *agent.Config, addr net.Addr) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return
+	}
+	c.Port = int32(tcp.Port)
+	if !tcp.IP.IsUnspecified() && tcp.IP.String() != c.NodeIP {
+		c.Annotations = map[string]string{node.HealthEndpointAnnotation: tcp.String()}
+	}
+}
 
 func main() {
-	server.Main("node-agent", "127.0.0.1:10250", nil, nil)
+	var o options
+	var api *nodeapi.Server
+	server.Run(server.Spec{
+		Name:          "node-agent",
+		DefaultListen: defaultListen,
+		Flags:         o.register,
+		Check:         o.check,
+		Register:      func(s *server.Server) { api = nodeapi.Register(s.GRPC()) },
+		Body: func(ctx context.Context, s *server.Service) error {
+			// Not ready until the node is registered and its pods are run.
+			s.Server.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			withListen(&o.cfg, s.Server.Addr())
+			o.cfg.Registerer = s.Server.Registry()
+			return agent.Run(ctx, s.Conn, o.cfg, s.Log, func(a *agent.Agent) {
+				api.SetBackend(a.APIBackend())
+				s.Server.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			})
+		},
+	})
 }

@@ -1,0 +1,129 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	coordinationv1 "bosun.dev/gen/bosun/coordination/v1"
+	corev1 "bosun.dev/gen/bosun/core/v1"
+	"bosun.dev/services/node-agent/internal/agenttest"
+	"bosun.dev/services/node-agent/internal/node"
+)
+
+func cond(n *corev1.Node, typ string) *corev1.NodeCondition {
+	for _, c := range n.GetStatus().GetConditions() {
+		if c.GetType() == typ {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestRegisterReportsCapacityLabelsAndConditions(t *testing.T) {
+	nodes, leases := agenttest.NewStore[*corev1.Node](), agenttest.NewStore[*coordinationv1.Lease]()
+	host := &node.Fixed{
+		Cap: map[string]string{"cpu": "4", "memory": "8Gi", "ephemeral-storage": "100Gi"},
+		Use: node.Usage{MemoryAvailableBytes: 4 << 30, DiskAvailableBytes: 50 << 30, DiskTotalBytes: 100 << 30, PIDsInUse: 100, PIDsMax: 4096},
+	}
+	var imgs []*corev1.ContainerImage
+	for i := 0; i < 60; i++ {
+		imgs = append(imgs, &corev1.ContainerImage{Names: []string{fmt.Sprintf("r.local/img%d:v1", i)}, SizeBytes: int64(i)})
+	}
+	a := node.New(nodes, leases, node.Options{
+		Name: "n1", InternalIP: "192.0.2.7", Hostname: "n1.example", PodCIDR: "10.244.3.0/24",
+		Port: 10250, MaxPods: 50, Labels: map[string]string{"zone": "a"}, Host: host,
+		Images: func() ([]*corev1.ContainerImage, error) { return imgs, nil },
+	}, nil)
+	n, err := a.Register(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"kubernetes.io/hostname": "n1", "kubernetes.io/os": "linux", "zone": "a"} {
+		if n.GetMetadata().GetLabels()[k] != v {
+			t.Errorf("label %s = %q, want %q", k, n.GetMetadata().GetLabels()[k], v)
+		}
+	}
+	if n.GetSpec().GetPodCidr() != "10.244.3.0/24" {
+		t.Errorf("podCIDR %q", n.GetSpec().GetPodCidr())
+	}
+	st := n.GetStatus()
+	if st.GetCapacity()["cpu"] != "4" || st.GetCapacity()["pods"] != "50" || st.GetAllocatable()["memory"] != "8Gi" {
+		t.Errorf("capacity %v allocatable %v", st.GetCapacity(), st.GetAllocatable())
+	}
+	if len(st.GetAddresses()) != 2 || st.GetAddresses()[0].GetAddress() != "192.0.2.7" {
+		t.Errorf("addresses %v", st.GetAddresses())
+	}
+	if st.GetDaemonEndpoints().GetKubeletEndpoint().GetPort() != 10250 {
+		t.Errorf("daemon endpoint %v", st.GetDaemonEndpoints())
+	}
+	if got := st.GetImages(); len(got) != node.MaxImagesInStatus || got[0].GetNames()[0] != "r.local/img59:v1" {
+		t.Errorf("images: %d, first %v; want the %d largest", len(got), got[0], node.MaxImagesInStatus)
+	}
+	if c := cond(n, "Ready"); c.GetStatus() != "True" {
+		t.Errorf("Ready %v", c)
+	}
+	for _, typ := range []string{"MemoryPressure", "DiskPressure", "PIDPressure"} {
+		if c := cond(n, typ); c.GetStatus() != "False" {
+			t.Errorf("%s %v", typ, c)
+		}
+	}
+
+	// Pressure shows, and a second registration keeps the node.
+	host.Use.MemoryAvailableBytes = 10 << 20
+	host.Use.DiskAvailableBytes = 1 << 30
+	n, err = a.Register(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cond(n, "MemoryPressure").GetStatus() != "True" || cond(n, "DiskPressure").GetStatus() != "True" || cond(n, "PIDPressure").GetStatus() != "False" {
+		t.Errorf("conditions %v", n.GetStatus().GetConditions())
+	}
+}
+
+func TestRegisterRefusesAConflictingPodCIDR(t *testing.T) {
+	nodes, leases := agenttest.NewStore[*corev1.Node](), agenttest.NewStore[*coordinationv1.Lease]()
+	host := &node.Fixed{Cap: map[string]string{"cpu": "1"}}
+	if _, err := node.New(nodes, leases, node.Options{Name: "n1", PodCIDR: "10.1.0.0/24", Host: host}, nil).Register(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := node.New(nodes, leases, node.Options{Name: "n1", PodCIDR: "10.2.0.0/24", Host: host}, nil).Register(context.Background())
+	if err == nil || err.Error() != `node "n1" has spec.podCIDR 10.1.0.0/24, but --pod-cidr is 10.2.0.0/24` {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestLeaseIsCreatedAndRenewed(t *testing.T) {
+	nodes, leases := agenttest.NewStore[*corev1.Node](), agenttest.NewStore[*coordinationv1.Lease]()
+	a := node.New(nodes, leases, node.Options{Name: "n1", Host: &node.Fixed{Cap: map[string]string{"cpu": "1"}},
+		LeaseDuration: 4 * time.Second, RenewInterval: 10 * time.Millisecond}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var first time.Time
+	agenttest.Eventually(t, 5*time.Second, func() error {
+		l, err := leases.Get(ctx, "bosun-node-lease", "n1")
+		if err != nil {
+			return err
+		}
+		if first.IsZero() {
+			first = l.GetSpec().GetRenewTime().AsTime()
+		}
+		if l.GetSpec().GetHolderIdentity() != "n1" || l.GetSpec().GetLeaseDurationSeconds() != 4 {
+			t.Fatalf("lease spec %v", l.GetSpec())
+		}
+		if !l.GetSpec().GetRenewTime().AsTime().After(first) {
+			return errIn("not renewed yet")
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+type errIn string
+
+func (e errIn) Error() string { return string(e) }

@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	corev1 "bosun.dev/gen/bosun/core/v1"
+	"bosun.dev/pkg/client"
+)
+
+type logsOptions struct {
+	container  string
+	follow     bool
+	tail       int64
+	previous   bool
+	limitBytes int64
+}
+
+func (s *session) newLogsCommand() *cobra.Command {
+	var o logsOptions
+	cmd := &cobra.Command{
+		Use:   "logs POD",
+		Short: "Print a container's logs",
+		Long: "Print the logs of a container of a pod, read from the node-agent of the pod's node\n" +
+			"through the apiserver. -f keeps streaming new output.",
+		Example: "  bosun logs web-7d9f\n  bosun logs -f --tail 20 -c sidecar web-7d9f\n  bosun logs --previous crashy",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return s.logs(cmd.Context(), args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.container, "container", "c", "", "container name (needed when the pod has several)")
+	f.BoolVarP(&o.follow, "follow", "f", false, "stream new output until interrupted or the container ends")
+	f.Int64Var(&o.tail, "tail", -1, "print only the last N lines (-1: all)")
+	f.BoolVarP(&o.previous, "previous", "p", false, "print the logs of the previous attempt of a restarted container")
+	f.Int64Var(&o.limitBytes, "limit-bytes", 0, "stop after this many bytes (0: no limit)")
+	return cmd
+}
+
+func (s *session) logs(ctx context.Context, pod string, o logsOptions) error {
+	conn, err := s.connect()
+	if err != nil {
+		return err
+	}
+	ns, err := s.namespace()
+	if err != nil {
+		return err
+	}
+	req := &corev1.ContainerLogsRequest{Namespace: ns, Pod: pod, Container: o.container, Follow: o.follow,
+		Previous: o.previous, LimitBytes: o.limitBytes}
+	if o.tail >= 0 {
+		req.TailLines = &o.tail
+	}
+	err = streamLogs(ctx, conn, req, s.deps.Stdout)
+	if status.Code(err) != codes.Unimplemented {
+		return err
+	}
+	// An apiserver without the node-agent proxy: reach the pod's node-agent
+	// at the address its Node publishes.
+	addr, err := nodeAgentAddress(ctx, conn, ns, pod)
+	if err != nil {
+		return err
+	}
+	nc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return streamLogs(ctx, nc, req, s.deps.Stdout)
+}
+
+func streamLogs(ctx context.Context, conn grpc.ClientConnInterface, req *corev1.ContainerLogsRequest, out io.Writer) error {
+	st, err := corev1.NewNodeAgentServiceClient(conn).ContainerLogs(ctx, req)
+	if err != nil {
+		return err
+	}
+	for {
+		m, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted while following
+			}
+			return err
+		}
+		if _, err := out.Write(m.GetData()); err != nil {
+			return err
+		}
+	}
+}
+
+// nodeAgentAddress is the gRPC address of the node-agent running pod.
+func nodeAgentAddress(ctx context.Context, conn grpc.ClientConnInterface, ns, pod string) (string, error) {
+	p, err := client.For[*corev1.Pod](conn).Get(ctx, ns, pod)
+	if err != nil {
+		return "", err
+	}
+	nodeName := p.GetSpec().GetNodeName()
+	if nodeName == "" {
+		return "", fmt.Errorf("pod %s/%s is not scheduled to a node yet", ns, pod)
+	}
+	return nodeAddress(ctx, conn, nodeName)
+}
+
+// nodeAddress is the gRPC address of a node's node-agent, as its Node
+// publishes it.
+func nodeAddress(ctx context.Context, conn grpc.ClientConnInterface, nodeName string) (string, error) {
+	n, err := client.For[*corev1.Node](conn).Get(ctx, "", nodeName)
+	if err != nil {
+		return "", err
+	}
+	port := n.GetStatus().GetDaemonEndpoints().GetKubeletEndpoint().GetPort()
+	if port == 0 {
+		return "", fmt.Errorf("node %s publishes no node-agent port", nodeName)
+	}
+	for _, a := range n.GetStatus().GetAddresses() {
+		if a.GetType() == "InternalIP" {
+			return net.JoinHostPort(a.GetAddress(), strconv.Itoa(int(port))), nil
+		}
+	}
+	return "", fmt.Errorf("node %s publishes no InternalIP", nodeName)
+}
