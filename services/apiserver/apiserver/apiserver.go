@@ -38,6 +38,7 @@ import (
 	"bosun.dev/services/apiserver/internal/encryption"
 	"bosun.dev/services/apiserver/internal/etcd"
 	"bosun.dev/services/apiserver/internal/gateway"
+	"bosun.dev/services/apiserver/internal/nodeproxy"
 	"bosun.dev/services/apiserver/internal/registry"
 	"bosun.dev/services/apiserver/internal/storage"
 	"bosun.dev/services/apiserver/internal/validation"
@@ -130,6 +131,15 @@ type Config struct {
 	// writes, all read). At start the apiserver rewrites every Secret not
 	// stored with the first provider's first key. "" stores plaintext.
 	EncryptionProviderConfig string
+
+	// NodeAgentCAFile, when set, makes the apiserver dial node-agents
+	// (the NodeAgentService proxy behind `bosun logs` and `bosun image
+	// load`) over TLS verified with this CA; plaintext when "", as
+	// node-agents serve unless given --tls-cert-file.
+	// NodeAgentCertFile and NodeAgentKeyFile are the client certificate
+	// presented to node-agents that require one (--client-ca-file); they
+	// are re-read when they change.
+	NodeAgentCAFile, NodeAgentCertFile, NodeAgentKeyFile string
 }
 
 // APIServer is a running apiserver.
@@ -144,6 +154,7 @@ type APIServer struct {
 	httpLis   net.Listener
 	sec       *security
 	secrets   *storage.Store
+	nodeProxy *nodeproxy.Proxy
 }
 
 // New opens etcd, fills the watch caches and binds the listeners. Run serves.
@@ -166,6 +177,10 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 		}
 	}
 	tlsConfig, err := serving(&cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	nodeAgentTLS, err := nodeAgentTLS(&cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +241,8 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
 	apiservice.Register(s.server.GRPC(), s.registry)
+	s.nodeProxy = nodeproxy.New(nodeproxy.Config{Objects: proxyObjects{caches: s.caches, reg: s.registry}, TLS: nodeAgentTLS, Logger: log})
+	s.nodeProxy.Register(s.server.GRPC())
 	if s.sec != nil {
 		authorizationv1.RegisterAccessReviewServiceServer(s.server.GRPC(), accessReview{sec: s.sec})
 		if cfg.ClusterSigningCertFile != "" || cfg.ClusterSigningKeyFile != "" {
@@ -281,6 +298,7 @@ func (s *APIServer) Compact(ctx context.Context, rev int64) error {
 func (s *APIServer) Run(ctx context.Context) error {
 	defer s.backend.Close()
 	defer s.sec.close()
+	defer s.nodeProxy.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -393,6 +411,40 @@ func (s *APIServer) rewriteSecretsAtStart(ctx context.Context) {
 		s.log.Error("secret not rewritten", "error", f)
 	}
 	s.log.Info("secrets rewritten with the first encryption key", "rewritten", res.Rewritten, "current", res.Current, "failed", len(res.Failed))
+}
+
+// proxyObjects finds the pods and nodes the node-agent proxy routes by:
+// the watch cache first, storage for what the cache has not seen yet.
+type proxyObjects struct {
+	caches map[*api.Kind]*watchcache.Cache
+	reg    *registry.Registry
+}
+
+func (o proxyObjects) Cached(k *api.Kind, namespace, name string) (api.Object, bool) {
+	return o.caches[k].Get(namespace, name)
+}
+
+func (o proxyObjects) Get(ctx context.Context, k *api.Kind, namespace, name string) (api.Object, error) {
+	return o.reg.Resource(k).Get(ctx, namespace, name)
+}
+
+// nodeAgentTLS is the client TLS configuration for node-agents, or nil for
+// plaintext.
+func nodeAgentTLS(cfg *Config) (*tls.Config, error) {
+	if cfg.NodeAgentCAFile == "" {
+		if cfg.NodeAgentCertFile != "" || cfg.NodeAgentKeyFile != "" {
+			return nil, errors.New("--node-agent-cert-file and --node-agent-key-file need --node-agent-ca-file: client certificates are only sent over TLS")
+		}
+		return nil, nil
+	}
+	if (cfg.NodeAgentCertFile == "") != (cfg.NodeAgentKeyFile == "") {
+		return nil, errors.New("--node-agent-cert-file and --node-agent-key-file go together")
+	}
+	tc, err := pki.ReloadingClientConfig(cfg.NodeAgentCAFile, cfg.NodeAgentCertFile, cfg.NodeAgentKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("node-agent TLS (--node-agent-ca-file, --node-agent-cert-file, --node-agent-key-file): %w", err)
+	}
+	return tc, nil
 }
 
 // validator adapts the validation package to the registry.

@@ -33,6 +33,7 @@ import (
 	"bosun.dev/services/apiserver/internal/audit"
 	"bosun.dev/services/apiserver/internal/authn"
 	"bosun.dev/services/apiserver/internal/authz"
+	"bosun.dev/services/apiserver/internal/nodeproxy"
 	"bosun.dev/services/apiserver/internal/registry"
 	"bosun.dev/services/apiserver/internal/watchcache"
 )
@@ -377,7 +378,7 @@ func (s *security) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 	_ = ss.SetHeader(metadata.Pairs("x-request-id", id))
 	u, creds, err := s.authenticate(ctx, info.FullMethod)
 	m, isAPI := s.methods[info.FullMethod]
-	if !isAPI {
+	if !isAPI && !nodeproxy.Proxied(info.FullMethod) {
 		if err == nil {
 			err = s.authorizeOther(u, info.FullMethod)
 		}
@@ -389,9 +390,13 @@ func (s *security) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServer
 	g := &guardedStream{ServerStream: ss, ctx: authn.WithUser(ctx, u), attrs: authz.Attributes{Kind: m.kind, Verb: strings.ToLower(string(m.verb)), User: u}}
 	if err == nil {
 		g.check = func(req proto.Message) error {
-			g.attrs = attributes(m, req)
+			if isAPI {
+				g.attrs, g.req = attributes(m, req), req
+			} else {
+				// Proxied to a node-agent: pods/log, nodes/images.
+				g.attrs, g.req, _ = nodeproxy.Attributes(info.FullMethod, req)
+			}
 			g.attrs.User = u
-			g.req = req
 			return s.authorize(ctx, g.attrs)
 		}
 		err = handler(srv, g)

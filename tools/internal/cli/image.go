@@ -9,9 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
 )
@@ -28,8 +25,9 @@ func (s *session) newImageCommand() *cobra.Command {
 	load := &cobra.Command{
 		Use:   "load --node NODE FILE...",
 		Short: "Load OCI image-layout tarballs into a node's runtime",
-		Long: "Upload OCI image-layout tarballs to the node-agent of a node, for nodes that cannot\n" +
-			"reach a registry. Pods then run the images with imagePullPolicy IfNotPresent or Never.",
+		Long: "Upload OCI image-layout tarballs through the apiserver to the node-agent of a node,\n" +
+			"for nodes that cannot reach a registry (needs create on nodes/images: cluster-admin).\n" +
+			"Pods then run the images with imagePullPolicy IfNotPresent or Never.",
 		Example: "  bosun image load --node worker-1 hello-v1.tar",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,20 +53,7 @@ func (s *session) imageLoad(ctx context.Context, node, path string) error {
 		return err
 	}
 	resp, err := uploadImages(ctx, conn, node, path)
-	if status.Code(err) == codes.Unimplemented {
-		// An apiserver without the node-agent proxy: upload straight to
-		// the node-agent at the address its Node publishes.
-		addr, aerr := nodeAddress(ctx, conn, node)
-		if aerr != nil {
-			return aerr
-		}
-		nc, derr := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if derr != nil {
-			return derr
-		}
-		defer nc.Close()
-		resp, err = uploadImages(ctx, nc, node, path)
-	}
+	err = notProxied(err)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -3,19 +3,14 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
-	"strconv"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
-	"bosun.dev/pkg/client"
 )
 
 type logsOptions struct {
@@ -62,22 +57,18 @@ func (s *session) logs(ctx context.Context, pod string, o logsOptions) error {
 	if o.tail >= 0 {
 		req.TailLines = &o.tail
 	}
-	err = streamLogs(ctx, conn, req, s.deps.Stdout)
-	if status.Code(err) != codes.Unimplemented {
-		return err
+	return notProxied(streamLogs(ctx, conn, req, s.deps.Stdout))
+}
+
+// notProxied explains the answer of an apiserver that does not serve
+// bosun.core.v1.NodeAgentService. There is no way around it: node-agents
+// are reached only through the apiserver, which authorizes each call (get
+// pods/log, create nodes/images) and knows how to reach and trust them.
+func notProxied(err error) error {
+	if status.Code(err) == codes.Unimplemented {
+		return status.Errorf(codes.Unimplemented, "the apiserver does not proxy bosun.core.v1.NodeAgentService (it is older than this bosun): upgrade it (%s)", status.Convert(err).Message())
 	}
-	// An apiserver without the node-agent proxy: reach the pod's node-agent
-	// at the address its Node publishes.
-	addr, err := nodeAgentAddress(ctx, conn, ns, pod)
-	if err != nil {
-		return err
-	}
-	nc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	return streamLogs(ctx, nc, req, s.deps.Stdout)
+	return err
 }
 
 func streamLogs(ctx context.Context, conn grpc.ClientConnInterface, req *corev1.ContainerLogsRequest, out io.Writer) error {
@@ -100,36 +91,4 @@ func streamLogs(ctx context.Context, conn grpc.ClientConnInterface, req *corev1.
 			return err
 		}
 	}
-}
-
-// nodeAgentAddress is the gRPC address of the node-agent running pod.
-func nodeAgentAddress(ctx context.Context, conn grpc.ClientConnInterface, ns, pod string) (string, error) {
-	p, err := client.For[*corev1.Pod](conn).Get(ctx, ns, pod)
-	if err != nil {
-		return "", err
-	}
-	nodeName := p.GetSpec().GetNodeName()
-	if nodeName == "" {
-		return "", fmt.Errorf("pod %s/%s is not scheduled to a node yet", ns, pod)
-	}
-	return nodeAddress(ctx, conn, nodeName)
-}
-
-// nodeAddress is the gRPC address of a node's node-agent, as its Node
-// publishes it.
-func nodeAddress(ctx context.Context, conn grpc.ClientConnInterface, nodeName string) (string, error) {
-	n, err := client.For[*corev1.Node](conn).Get(ctx, "", nodeName)
-	if err != nil {
-		return "", err
-	}
-	port := n.GetStatus().GetDaemonEndpoints().GetKubeletEndpoint().GetPort()
-	if port == 0 {
-		return "", fmt.Errorf("node %s publishes no node-agent port", nodeName)
-	}
-	for _, a := range n.GetStatus().GetAddresses() {
-		if a.GetType() == "InternalIP" {
-			return net.JoinHostPort(a.GetAddress(), strconv.Itoa(int(port))), nil
-		}
-	}
-	return "", fmt.Errorf("node %s publishes no InternalIP", nodeName)
 }

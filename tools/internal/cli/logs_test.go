@@ -111,9 +111,10 @@ func TestLogsThroughTheAPIServer(t *testing.T) {
 	}
 }
 
-// Without the proxy, logs come straight from the node-agent at the
-// address the pod's Node publishes.
-func TestLogsFallBackToTheNodeAgent(t *testing.T) {
+// An apiserver that does not proxy NodeAgentService is reported as such;
+// the CLI never goes around it to the node-agent, whose address the Node
+// publishes, since that would skip the apiserver's authorization.
+func TestLogsAndImageLoadNeedTheProxy(t *testing.T) {
 	agent := &fakeNodeAgent{got: make(chan *corev1.ContainerLogsRequest, 1)}
 	agentAddr := serveGRPC(t, func(s *grpc.Server) { corev1.RegisterNodeAgentServiceServer(s, agent) })
 	_, p, _ := net.SplitHostPort(agentAddr)
@@ -123,11 +124,19 @@ func TestLogsFallBackToTheNodeAgent(t *testing.T) {
 		corev1.RegisterNodeServiceServer(s, logsNodes{port: int32(port)})
 	})
 	r := runLogs(t, api, "logs", "web")
-	if r.code != 0 || r.stdout != "line 1\nline 2\n" {
-		t.Fatalf("code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	if r.code == 0 || !strings.Contains(r.stderr, "does not proxy bosun.core.v1.NodeAgentService") {
+		t.Errorf("logs: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
-	if req := <-agent.got; req.TailLines != nil || req.GetFollow() {
-		t.Errorf("request %v", req)
+	tarball := t.TempDir() + "/good.tar"
+	os.WriteFile(tarball, []byte("TARBALL"), 0o644)
+	r = runLogs(t, api, "image", "load", "--node", "n1", tarball)
+	if r.code == 0 || !strings.Contains(r.stderr, "does not proxy bosun.core.v1.NodeAgentService") {
+		t.Errorf("image load: code %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	select {
+	case req := <-agent.got:
+		t.Errorf("the node-agent was called directly: %v", req)
+	default:
 	}
 }
 

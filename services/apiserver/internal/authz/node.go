@@ -68,6 +68,11 @@ func (n *Node) Authorize(_ context.Context, a Attributes) (Decision, string) {
 		}
 		return deny(fmt.Sprintf("node %q may only use the Lease named %q", node, node))
 	case PodKind:
+		if a.Subresource == "log" {
+			// Logs are read through the apiserver's proxy by users; a node
+			// has its own containers' logs and nobody else's to read.
+			return deny(fmt.Sprintf("node %q may not read container logs", node))
+		}
 		if read {
 			return Allow, ""
 		}

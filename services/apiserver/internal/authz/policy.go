@@ -54,6 +54,9 @@ func workloadRules(verbs []string) []*rbacv1.PolicyRule {
 //   - edit: read and write workloads, Services, ConfigMaps and Secrets, but
 //     not roles;
 //   - view: read workloads, Services and ConfigMaps; not Secrets;
+//   - admin, edit and view may also read container logs (get pods/log,
+//     proxied to the node-agent), as in Kubernetes; loading images into a
+//     node (create nodes/images) is for cluster-admin only;
 //   - bosun-scheduler, bosun-controller, bosun-health-checker and
 //     bosun-service-proxy: what each service needs and no more.
 func BootstrapRoles() []*rbacv1.ClusterRole {
@@ -66,13 +69,16 @@ func BootstrapRoles() []*rbacv1.ClusterRole {
 			rule(append(readWrite, VerbBind), rbac, "roles", "rolebindings"),
 			rule([]string{VerbBind}, rbac, "clusterroles"),
 			rule([]string{VerbBind}, core, "pods"),
+			rule([]string{VerbGet}, core, "pods/log"),
 		)...),
 		clusterRole("edit", append(workloadRules(readWrite),
 			rule(readWrite, core, "secrets"),
 			rule(readWrite, coord, "leases"),
+			rule([]string{VerbGet}, core, "pods/log"),
 		)...),
 		clusterRole("view", append(workloadRules(read),
 			rule(read, core, "namespaces"),
+			rule([]string{VerbGet}, core, "pods/log"),
 		)...),
 		clusterRole("bosun-scheduler",
 			rule(read, core, "pods", "nodes", "namespaces"),
