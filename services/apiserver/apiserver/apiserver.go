@@ -241,6 +241,7 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 		return nil, fmt.Errorf("--listen: %w", err)
 	}
 	apiservice.Register(s.server.GRPC(), s.registry)
+	s.server.Registry().MustRegister(backend.Metrics, s.registry.Metrics())
 	s.nodeProxy = nodeproxy.New(nodeproxy.Config{Objects: proxyObjects{caches: s.caches, reg: s.registry}, TLS: nodeAgentTLS, Logger: log})
 	s.nodeProxy.Register(s.server.GRPC())
 	if s.sec != nil {

@@ -8,13 +8,43 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 )
+
+// newRequestSeconds is the histogram of the apiserver's etcd calls (Range,
+// Txn, Put, ...) by method and gRPC code, exported as Backend.Metrics.
+func newRequestSeconds() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "bosun_apiserver_etcd_request_duration_seconds",
+		Help:    "Duration of the apiserver's unary etcd calls, by etcd gRPC method and status code.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"method", "code"})
+}
+
+// instrumented makes every etcd call a client span of the apiserver request
+// that made it (etcdserverpb.KV/Range, /Txn, ...) and times unary calls in
+// hist.
+func instrumented(hist *prometheus.HistogramVec) []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			start := time.Now()
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			hist.WithLabelValues(method[strings.LastIndex(method, "/")+1:], status.Code(err).String()).Observe(time.Since(start).Seconds())
+			return err
+		}),
+	}
+}
 
 // Config says which etcd to use.
 type Config struct {
@@ -37,7 +67,9 @@ type Backend struct {
 	Client *clientv3.Client
 	// Endpoints the client uses (the embedded member's bound client URL).
 	Endpoints []string
-	server    *embed.Etcd
+	// Metrics times the client's etcd calls; register it to export them.
+	Metrics prometheus.Collector
+	server  *embed.Etcd
 }
 
 // Open starts the embedded member or connects to the external cluster.
@@ -92,15 +124,16 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, fmt.Errorf("embedded etcd in %s was not ready within 60s", cfg.DataDir)
 	}
 	endpoint := "http://" + e.Clients[0].Addr().String()
+	hist := newRequestSeconds()
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints: []string{endpoint}, Logger: logger, DialTimeout: 5 * time.Second,
-		MaxCallRecvMsgSize: 512 << 20,
+		MaxCallRecvMsgSize: 512 << 20, DialOptions: instrumented(hist),
 	})
 	if err != nil {
 		e.Close()
 		return nil, err
 	}
-	return &Backend{Client: c, Endpoints: []string{endpoint}, server: e}, nil
+	return &Backend{Client: c, Endpoints: []string{endpoint}, Metrics: hist, server: e}, nil
 }
 
 func connect(ctx context.Context, cfg Config, logger *zap.Logger) (*Backend, error) {
@@ -112,9 +145,10 @@ func connect(ctx context.Context, cfg Config, logger *zap.Logger) (*Backend, err
 			return nil, fmt.Errorf("etcd TLS: %w", err)
 		}
 	}
+	hist := newRequestSeconds()
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints: cfg.Endpoints, TLS: tlsConfig, Logger: logger, DialTimeout: 5 * time.Second,
-		MaxCallRecvMsgSize: 512 << 20, Context: ctx,
+		MaxCallRecvMsgSize: 512 << 20, Context: ctx, DialOptions: instrumented(hist),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to etcd %v: %w", cfg.Endpoints, err)
@@ -125,7 +159,7 @@ func connect(ctx context.Context, cfg Config, logger *zap.Logger) (*Backend, err
 		c.Close()
 		return nil, fmt.Errorf("etcd %s does not answer: %w", cfg.Endpoints[0], err)
 	}
-	return &Backend{Client: c, Endpoints: cfg.Endpoints}, nil
+	return &Backend{Client: c, Endpoints: cfg.Endpoints, Metrics: hist}, nil
 }
 
 func parseURL(s, def string) (*url.URL, error) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -57,6 +58,7 @@ type Registry struct {
 	cfg       Config
 	resources map[*api.Kind]*Resource
 	namespace *Resource
+	watches   *prometheus.GaugeVec
 }
 
 // New returns a registry over every kind.
@@ -67,8 +69,11 @@ func New(cfg Config) *Registry {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Registry{cfg: cfg, resources: map[*api.Kind]*Resource{}}
+	r := &Registry{cfg: cfg, resources: map[*api.Kind]*Resource{}, watches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bosun_apiserver_watches", Help: "Open watches, by kind.",
+	}, []string{"kind"})}
 	for _, k := range api.Kinds() {
+		r.watches.WithLabelValues(k.Kind)
 		res := &Resource{reg: r, kind: k, store: cfg.Stores[k], cache: cfg.Caches[k], hooks: hooksFor(k)}
 		r.resources[k] = res
 		if k.Kind == "Namespace" {
@@ -77,6 +82,9 @@ func New(cfg Config) *Registry {
 	}
 	return r
 }
+
+// Metrics are the registry's Prometheus metrics (open watches by kind).
+func (r *Registry) Metrics() prometheus.Collector { return r.watches }
 
 // Resource returns the resource of a kind.
 func (r *Registry) Resource(k *api.Kind) *Resource { return r.resources[k] }
@@ -463,6 +471,9 @@ func (r *Resource) Watch(ctx context.Context, opts WatchOptions, send func(*watc
 	if !sel.empty() {
 		wo.Filter = sel.matches
 	}
+	open := r.reg.watches.WithLabelValues(r.kind.Kind)
+	open.Inc()
+	defer open.Dec()
 	return r.cache.Watch(ctx, wo, send)
 }
 

@@ -6,6 +6,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/client-go/util/workqueue"
 
 	"bosun.dev/pkg/apierrors"
@@ -25,6 +29,8 @@ func NewQueue(name string, mp workqueue.MetricsProvider) Queue {
 		Name: name, MetricsProvider: mp,
 	})
 }
+
+var tracer = otel.Tracer("bosun.dev/services/controller")
 
 // SyncFunc reconciles the object with key. An error requeues the key with
 // back-off.
@@ -56,16 +62,23 @@ func processNext(ctx context.Context, q Queue, syncFn SyncFunc, log *slog.Logger
 		return false
 	}
 	defer q.Done(key)
-	err := syncFn(ctx, key)
+	// Each reconcile is a trace of its own; the calls it makes to the
+	// apiserver join it.
+	sctx, span := tracer.Start(ctx, "controller.Reconcile", trace.WithAttributes(attribute.String("bosun.key", key)))
+	err := syncFn(sctx, key)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	switch {
 	case err == nil:
 		q.Forget(key)
 	case ctx.Err() != nil:
 	default:
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) || apierrors.IsAlreadyExists(err) {
-			log.Debug("sync raced another writer; retrying", "key", key, "err", err)
+			log.DebugContext(sctx, "sync raced another writer; retrying", "key", key, "err", err)
 		} else {
-			log.Warn("sync failed; retrying", "key", key, "err", err, "retries", q.NumRequeues(key))
+			log.WarnContext(sctx, "sync failed; retrying", "key", key, "err", err, "retries", q.NumRequeues(key))
 		}
 		q.AddRateLimited(key)
 	}

@@ -28,6 +28,7 @@ import (
 	"bosun.dev/pkg/apierrors"
 	"bosun.dev/pkg/client"
 	"bosun.dev/pkg/informer"
+	"bosun.dev/pkg/server"
 	"bosun.dev/services/controller/internal/controller"
 )
 
@@ -237,7 +238,10 @@ func (r *Controller) manage(ctx context.Context, key string, rs *appsv1.ReplicaS
 		n := min(-diff, BurstReplicas)
 		r.exp.ExpectCreations(key, n)
 		created, err := slowStart(n, func() error {
-			_, err := r.podAPI.Create(ctx, controller.PodFromTemplate(rs.GetSpec().GetTemplate(), rs))
+			pod := controller.PodFromTemplate(rs.GetSpec().GetTemplate(), rs)
+			// The scheduler continues this reconcile's trace for the pod.
+			pod.Metadata.Annotations = server.InjectTraceParent(ctx, pod.Metadata.Annotations)
+			_, err := r.podAPI.Create(ctx, pod)
 			return err
 		})
 		for range n - created {

@@ -19,6 +19,9 @@ type Metrics struct {
 	PodStartSeconds prometheus.Histogram
 	// SyncSeconds is the duration of one pod sync.
 	SyncSeconds prometheus.Histogram
+	// PhaseSeconds times the successful steps of starting a pod, by phase:
+	// pull, sandbox, create and start.
+	PhaseSeconds *prometheus.HistogramVec
 }
 
 // NewMetrics creates the metrics of m and registers them with reg.
@@ -44,9 +47,13 @@ func (m *Manager) NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "bosun_node_agent_pod_sync_seconds", Help: "Duration of one pod sync.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		PhaseSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "bosun_node_agent_pod_start_phase_seconds", Help: "Duration of the successful steps of starting a pod, by phase: pull, sandbox, create, start.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"phase"}),
 	}
 	if reg != nil {
-		reg.MustRegister(mt.Pods, mt.ContainerStarts, mt.ContainerRestarts, mt.ImagePulls, mt.PodStartSeconds, mt.SyncSeconds)
+		reg.MustRegister(mt.Pods, mt.ContainerStarts, mt.ContainerRestarts, mt.ImagePulls, mt.PodStartSeconds, mt.SyncSeconds, mt.PhaseSeconds)
 	}
 	m.metrics = mt
 	return mt

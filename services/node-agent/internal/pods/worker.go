@@ -166,7 +166,7 @@ func (w *worker) sync(ctx context.Context) (finished bool, next time.Duration) {
 		return false, 0
 	}
 	if w.sb == nil {
-		if err := w.setupSandbox(ctx, pod); err != nil {
+		if err := w.phase(ctx, pod, "sandbox", func(ctx context.Context) error { return w.setupSandbox(ctx, pod) }); err != nil {
 			w.log.Warn("setting up the pod sandbox", "err", err)
 			var ve *volumes.Error
 			if errors.As(err, &ve) && ve.Reason == "HostPathForbidden" {
@@ -511,7 +511,11 @@ func (w *worker) failStart(c *ctr, now time.Time, reason, msg string) time.Durat
 
 func (w *worker) start(ctx context.Context, pod *corev1.Pod, idx int, spec *corev1.Container, c *ctr, now time.Time) time.Duration {
 	rt := w.m.opts.Runtime
-	img, err := w.m.opts.Images.Ensure(ctx, spec.GetImage(), spec.GetImagePullPolicy())
+	var img runtime.Image
+	err := w.phase(ctx, pod, "pull", func(ctx context.Context) (err error) {
+		img, err = w.m.opts.Images.Ensure(ctx, spec.GetImage(), spec.GetImagePullPolicy())
+		return err
+	})
 	if mt := w.m.metrics; mt != nil && ctx.Err() == nil {
 		mt.ImagePulls.WithLabelValues(result(err)).Inc()
 	}
@@ -546,7 +550,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, idx int, spec *core
 	if err != nil {
 		return w.failStart(c, now, "CreateContainerConfigError", err.Error())
 	}
-	if err := rt.CreateContainer(ctx, cspec); err != nil {
+	if err := w.phase(ctx, pod, "create", func(ctx context.Context) error { return rt.CreateContainer(ctx, cspec) }); err != nil {
 		if errors.Is(err, runtime.ErrAlreadyExists) {
 			// Left by an earlier attempt that failed half-way.
 			_ = rt.StopContainer(ctx, cspec.ID, 0)
@@ -554,7 +558,7 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, idx int, spec *core
 		}
 		return w.failStart(c, now, "CreateContainerError", err.Error())
 	}
-	err = rt.StartContainer(ctx, cspec.ID)
+	err = w.phase(ctx, pod, "start", func(ctx context.Context) error { return rt.StartContainer(ctx, cspec.ID) })
 	if mt := w.m.metrics; mt != nil {
 		mt.ContainerStarts.WithLabelValues(result(err)).Inc()
 	}

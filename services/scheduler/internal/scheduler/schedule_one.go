@@ -6,7 +6,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"bosun.dev/pkg/apierrors"
+	"bosun.dev/pkg/server"
 	"bosun.dev/services/scheduler/internal/framework"
 	"bosun.dev/services/scheduler/internal/queue"
 )
@@ -16,6 +21,8 @@ const (
 	minFeasibleNodesToFind           = 100
 	minFeasibleNodesPercentageToFind = 5
 )
+
+var tracer = otel.Tracer("bosun.dev/services/scheduler")
 
 // scheduleOne pops one pod and runs its scheduling cycle; a successful
 // cycle starts the pod's binding cycle in its own goroutine. It returns an
@@ -31,6 +38,11 @@ func (s *Scheduler) scheduleOne(ctx context.Context) error {
 		s.queue.Done(qpi.Key())
 		return nil
 	}
+	// The cycle continues the trace of the request that created the pod
+	// when the pod carries one (server.TraceParentAnnotation).
+	ctx, span := tracer.Start(server.ContextWithTraceParent(ctx, pi.Pod.GetMetadata().GetAnnotations()),
+		"scheduler.SchedulingCycle", trace.WithAttributes(attribute.String("bosun.pod", podKey(pi.Pod))))
+	defer span.End()
 	cycle := s.queue.SchedulingCycle()
 	start := time.Now()
 	state := framework.NewCycleState()
@@ -118,6 +130,9 @@ func statusError(st *framework.Status) error {
 // bound or gone: then the informer brings the truth.
 func (s *Scheduler) bindingCycle(ctx context.Context, fw *framework.Framework, state *framework.CycleState, qpi *queue.QueuedPodInfo, host string) {
 	pi := qpi.PodInfo
+	ctx, span := tracer.Start(ctx, "scheduler.BindingCycle",
+		trace.WithAttributes(attribute.String("bosun.pod", podKey(pi.Pod)), attribute.String("bosun.node", host)))
+	defer span.End()
 	st := fw.WaitOnPermit(ctx, pi)
 	if st.IsSuccess() {
 		bctx, cancel := context.WithTimeout(ctx, s.cfg.BindTimeout)
@@ -136,11 +151,11 @@ func (s *Scheduler) bindingCycle(ctx context.Context, fw *framework.Framework, s
 	err := st.AsError()
 	if apierrors.IsAlreadyBound(err) || apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		s.metrics.bindings.WithLabelValues("conflict").Inc()
-		s.log.Debug("pod already bound or gone", "pod", podKey(pi.Pod), "node", host, "err", err)
+		s.log.DebugContext(ctx, "pod already bound or gone", "pod", podKey(pi.Pod), "node", host, "err", err)
 		return
 	}
 	s.metrics.bindings.WithLabelValues("error").Inc()
-	s.log.Warn("binding failed; requeueing", "pod", podKey(pi.Pod), "node", host, "err", st.Message())
+	s.log.WarnContext(ctx, "binding failed; requeueing", "pod", podKey(pi.Pod), "node", host, "err", st.Message())
 	qpi.UnschedulablePlugins = nil
 	if st.IsRejected() {
 		qpi.UnschedulablePlugins = map[string]struct{}{st.Plugin(): {}}
