@@ -89,6 +89,10 @@ helm-lint: devtools ## helm lint and template of every chart with default and HA
 conformance: ## the conformance suites: Bosun's scheduler and health-checker, and the minimal scheduler
 	cd tests && go test -count=1 -timeout 10m ./conformance/... ./minimalscheduler/...
 
+.PHONY: multinode
+multinode: ## node loss on real containerd with three node-agents (root)
+	cd tests && go test -count=1 -v -timeout 10m ./multinode/...
+
 .PHONY: bench
 bench: build ## run the benchmarks and write docs/benchmarks.md (the node-agent's needs root)
 	$(BIN)/bench -out docs/benchmarks.md
