@@ -419,6 +419,19 @@ func (n *Node) Start(t *testing.T) {
 // Kill sends SIGKILL to the node-agent and waits for it to exit.
 func (n *Node) Kill() { n.proc.Kill() }
 
+// Pause stops the node-agent with SIGSTOP for d, then lets it go on with
+// SIGCONT: a node that stalls, not one that dies.
+func (n *Node) Pause(t *testing.T, d time.Duration) {
+	t.Helper()
+	if err := n.proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("pausing %s: %v", n.Name, err)
+	}
+	time.Sleep(d)
+	if err := n.proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("resuming %s: %v", n.Name, err)
+	}
+}
+
 // Output is what the node-agent printed since its last start.
 func (n *Node) Output() string { return n.proc.Output() }
 

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	appsv1 "bosun.dev/gen/bosun/apps/v1"
 	corev1 "bosun.dev/gen/bosun/core/v1"
@@ -130,6 +133,8 @@ func TestNodeLossReplacesPodsAndRecovers(t *testing.T) {
 			victim = nd
 		}
 	}
+	checkShortPauseChangesNothing(t, c, victim, before)
+
 	oldUIDs := map[string]bool{}
 	for _, p := range before {
 		if p.GetSpec().GetNodeName() == victim.Name {
@@ -376,6 +381,59 @@ func removeDeployment(t *testing.T, c *Cluster) {
 		}
 		if err != nil {
 			t.Errorf("%s left after its pods were deleted: %v", nd.Name, err)
+		}
+	}
+}
+
+// checkShortPauseChangesNothing stops a node-agent with SIGSTOP for less
+// than the grace period and then watches for longer than grace plus
+// toleration: the node's Ready condition keeps its status and transition
+// time, it gets no taint, and no pod is evicted.
+func checkShortPauseChangesNothing(t *testing.T, c *Cluster, victim *Node, before []*corev1.Pod) {
+	t.Helper()
+	ctx := context.Background()
+	nodes := client.For[*corev1.Node](c.Conn)
+	readyOf := func() (*corev1.NodeCondition, *corev1.Node) {
+		nd, err := nodes.Get(ctx, "", victim.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cond := range nd.GetStatus().GetConditions() {
+			if cond.GetType() == "Ready" {
+				return cond, nd
+			}
+		}
+		t.Fatalf("%s has no Ready condition", victim.Name)
+		return nil, nil
+	}
+	was, _ := readyOf()
+	if was.GetStatus() != "True" {
+		t.Fatalf("%s Ready=%s before the pause", victim.Name, was.GetStatus())
+	}
+	// The agent renews its Lease every 2 s, so a 1.5 s pause leaves at most
+	// 3.5 s of silence: under the 4 s grace.
+	pause := 1500 * time.Millisecond
+	victim.Pause(t, pause)
+	watchFor := gracePeriod + 3*time.Second + 3*time.Second
+	t.Logf("paused %s's node-agent for %v; watching for %v", victim.Name, pause, watchFor)
+	for end := time.Now().Add(watchFor); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		cond, nd := readyOf()
+		if cond.GetStatus() != "True" || !proto.Equal(cond.GetLastTransitionTime(), was.GetLastTransitionTime()) {
+			t.Fatalf("a %v pause changed %s's Ready condition: %v (was %v)", pause, victim.Name, cond, was)
+		}
+		if hasTaint(nd, unreachableTaint) || hasTaint(nd, notReadyTaint) {
+			t.Fatalf("a %v pause tainted %s: %v", pause, victim.Name, nd.GetSpec().GetTaints())
+		}
+		pods, err := deploymentPods(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range before {
+			if !slices.ContainsFunc(pods, func(q *corev1.Pod) bool {
+				return q.GetMetadata().GetUid() == p.GetMetadata().GetUid() && q.GetMetadata().GetDeletionTimestamp() == nil
+			}) {
+				t.Fatalf("a %v pause of %s evicted pod %s", pause, victim.Name, p.GetMetadata().GetName())
+			}
 		}
 	}
 }

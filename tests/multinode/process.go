@@ -69,6 +69,14 @@ func (p *Process) Kill() {
 	<-p.exited
 }
 
+// Signal sends sig to the process, if it still runs.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.Exited() {
+		return nil
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
 	select {
