@@ -73,35 +73,7 @@ func New(c *controller.Context) *Controller {
 			}
 		}, DeleteFunc: all,
 	})
-	owner := func(p *corev1.Pod) string {
-		ref := controller.ControllerRef(p.GetMetadata())
-		if ref == nil || ref.GetKind() != "DaemonSet" {
-			return ""
-		}
-		return api.Key(p.GetMetadata().GetNamespace(), ref.GetName())
-	}
-	d.pods.AddEventHandler(informer.HandlerFuncs[*corev1.Pod]{
-		AddFunc: func(p *corev1.Pod) {
-			if k := owner(p); k != "" {
-				d.exp.CreationObserved(k)
-				d.queue.Add(k)
-			}
-		},
-		UpdateFunc: func(_, p *corev1.Pod) {
-			if k := owner(p); k != "" {
-				if p.GetMetadata().GetDeletionTimestamp() != nil {
-					d.exp.DeletionObserved(k, api.KeyOf(p))
-				}
-				d.queue.Add(k)
-			}
-		},
-		DeleteFunc: func(p *corev1.Pod) {
-			if k := owner(p); k != "" {
-				d.exp.DeletionObserved(k, api.KeyOf(p))
-				d.queue.Add(k)
-			}
-		},
-	})
+	d.pods.AddEventHandler(controller.OwnedPods("DaemonSet", d.exp, d.queue))
 	return d
 }
 

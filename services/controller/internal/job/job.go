@@ -68,35 +68,7 @@ func New(c *controller.Context) *Controller {
 		AddFunc: enqueue, UpdateFunc: func(_, o *batchv1.Job) { enqueue(o) },
 		DeleteFunc: func(o *batchv1.Job) { j.exp.Forget(api.KeyOf(o)) },
 	})
-	owner := func(p *corev1.Pod) string {
-		ref := controller.ControllerRef(p.GetMetadata())
-		if ref == nil || ref.GetKind() != "Job" {
-			return ""
-		}
-		return api.Key(p.GetMetadata().GetNamespace(), ref.GetName())
-	}
-	j.pods.AddEventHandler(informer.HandlerFuncs[*corev1.Pod]{
-		AddFunc: func(p *corev1.Pod) {
-			if k := owner(p); k != "" {
-				j.exp.CreationObserved(k)
-				j.queue.Add(k)
-			}
-		},
-		UpdateFunc: func(_, p *corev1.Pod) {
-			if k := owner(p); k != "" {
-				if p.GetMetadata().GetDeletionTimestamp() != nil {
-					j.exp.DeletionObserved(k, api.KeyOf(p))
-				}
-				j.queue.Add(k)
-			}
-		},
-		DeleteFunc: func(p *corev1.Pod) {
-			if k := owner(p); k != "" {
-				j.exp.DeletionObserved(k, api.KeyOf(p))
-				j.queue.Add(k)
-			}
-		},
-	})
+	j.pods.AddEventHandler(controller.OwnedPods("Job", j.exp, j.queue))
 	return j
 }
 
