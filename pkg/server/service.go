@@ -27,6 +27,8 @@ type Flags struct {
 	LogLevel string
 	// Version asks to print the version and exit.
 	Version bool
+	// TLS secures the service's own gRPC listener (mutual TLS with a client CA).
+	TLS TLSFlags
 }
 
 // Register adds the flags to fs with defaultListen as --listen's default.
@@ -40,6 +42,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 	fs.StringVar(&f.MetricsListen, "metrics-listen", "", "HTTP address of /metrics, /healthz, /readyz and pprof (\"\" disables them)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
+	f.TLS.Register(fs)
 }
 
 // Service is what a service's body is handed once the apiserver answers.
@@ -132,7 +135,16 @@ func runService(spec Spec, f Flags) error {
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
-	srv, err := New(Options{Name: spec.Name, GRPCListen: f.Listen, MetricsListen: f.MetricsListen, Logger: log})
+	tlsConfig, err := f.TLS.Config()
+	if err != nil {
+		return err
+	}
+	if tlsConfig == nil {
+		log.Warn("serving gRPC in plaintext: give --tls-cert-file, --tls-private-key-file and --client-ca-file for mutual TLS", "listen", f.Listen)
+	} else if f.TLS.ClientCAFile == "" {
+		log.Warn("serving gRPC over TLS without client authentication: give --client-ca-file to require client certificates", "listen", f.Listen)
+	}
+	srv, err := New(Options{Name: spec.Name, GRPCListen: f.Listen, MetricsListen: f.MetricsListen, Logger: log, TLS: tlsConfig})
 	if err != nil {
 		return err
 	}
