@@ -185,6 +185,16 @@ cleanup_runtime() {
   ip link del "$bridge" 2>/dev/null || true
 }
 
+# remove_cgroups removes the cgroups containerd made for this cluster's
+# namespace, which outlive their containers; only empty ones can go.
+remove_cgroups() {
+  local d
+  for d in /sys/fs/cgroup/*/"$ctrd_ns" /sys/fs/cgroup/"$ctrd_ns"; do
+    [ -d "$d" ] && { find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
+  done
+  return 0
+}
+
 # unmount_run unmounts whatever is still mounted under the run directory,
 # deepest first.
 unmount_run() {
@@ -230,6 +240,7 @@ stop() {
     stop_one containerd
     unmount_run
     rmdir "/run/containerd/runc/$ctrd_ns" 2>/dev/null || true # runc's state folder, when empty
+    remove_cgroups
     [ "${ip_forward:-1}" = 0 ] && echo 0 >/proc/sys/net/ipv4/ip_forward
   fi
   for ((i=${#order[@]}-1; i>=0; i--)); do stop_one "${order[$i]}"; done
@@ -253,7 +264,7 @@ if [ "${1:-}" = --clean ]; then
   stop_one node-agent
   if $with_node; then cleanup_runtime; fi
   stop_one containerd
-  if $with_node; then unmount_run; rmdir "/run/containerd/runc/$ctrd_ns" 2>/dev/null || true; fi
+  if $with_node; then unmount_run; rmdir "/run/containerd/runc/$ctrd_ns" 2>/dev/null || true; remove_cgroups; fi
   for name in "${!pid[@]}"; do stop_one "$name"; done
   log "cleaned up after the make run of $run"
   exit 0

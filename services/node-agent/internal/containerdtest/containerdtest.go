@@ -17,8 +17,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"math/big"
 	"net/http/httptest"
@@ -261,6 +263,41 @@ func (d *Daemon) cleanup(t testing.TB) {
 	}
 	// runc keeps its state per namespace here.
 	_ = os.RemoveAll(filepath.Join("/run/containerd/runc", d.Namespace))
+	// containerd makes a cgroup per namespace in every hierarchy; it
+	// outlives the containers.
+	if err := RemoveCgroups(d.Namespace); err != nil {
+		t.Errorf("removing the cgroups of namespace %s: %v", d.Namespace, err)
+	}
+}
+
+// RemoveCgroups removes the cgroup directories named after a containerd
+// namespace, in every hierarchy, deepest first. They must be empty of
+// processes: a cgroup with a process left in it is reported.
+func RemoveCgroups(namespace string) error {
+	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", namespace))
+	dirs = append(dirs, filepath.Join("/sys/fs/cgroup", namespace))
+	var errs []error
+	for _, d := range dirs {
+		if err := removeCgroup(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func removeCgroup(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := removeCgroup(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return syscall.Rmdir(dir)
 }
 
 var (
