@@ -429,13 +429,18 @@ func (a *Agent) updateStatus(ctx context.Context, force bool) error {
 	if !force && sameConditions(a.lastStatus, st) && now.Sub(a.lastStatusWrite) < a.opts.StatusInterval {
 		return nil
 	}
-	// Keep transition times of unchanged conditions.
-	if a.lastStatus != nil {
-		for _, c := range st.Conditions {
-			for _, p := range a.lastStatus.Conditions {
-				if p.GetType() == c.GetType() && p.GetStatus() == c.GetStatus() {
-					c.LastTransitionTime = p.GetLastTransitionTime()
-				}
+	// Keep the transition time of every condition whose status has not
+	// changed. The stored Node is what counts, not this agent's last write:
+	// the health-checker writes Ready too, and a condition that was already
+	// True there has not transitioned when the agent first reports it True.
+	prev := a.lastStatus.GetConditions()
+	if stored, err := a.nodes.Get(ctx, "", a.opts.Name); err == nil {
+		prev = stored.GetStatus().GetConditions()
+	}
+	for _, c := range st.Conditions {
+		for _, p := range prev {
+			if p.GetType() == c.GetType() && p.GetStatus() == c.GetStatus() && p.GetLastTransitionTime() != nil {
+				c.LastTransitionTime = p.GetLastTransitionTime()
 			}
 		}
 	}
