@@ -33,16 +33,23 @@ type Flags struct {
 
 // Register adds the flags to fs with defaultListen as --listen's default.
 func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
+	f.RegisterClient(fs)
+	fs.StringVar(&f.Listen, "listen", defaultListen, "gRPC address of this service (health and its own API)")
+	fs.StringVar(&f.MetricsListen, "metrics-listen", "", "HTTP address of /metrics, /healthz, /readyz and pprof (\"\" disables them)")
+	f.TLS.Register(fs)
+}
+
+// RegisterClient adds only the flags of a program that talks to the
+// apiserver but serves nothing itself (the node simulator): the apiserver
+// connection, --log-level and --version.
+func (f *Flags) RegisterClient(fs *flag.FlagSet) {
 	fs.StringVar(&f.APIServer.Server, "apiserver", "127.0.0.1:6443", "apiserver gRPC address, host:port")
 	fs.BoolVar(&f.APIServer.Insecure, "insecure", false, "connect to the apiserver in plaintext (local experiments only)")
 	fs.StringVar(&f.APIServer.CAFile, "apiserver-ca-file", "", "CA that signs the apiserver's certificate (default: the system's roots)")
 	fs.StringVar(&f.APIServer.CertFile, "client-cert-file", "", "client certificate presented to the apiserver")
 	fs.StringVar(&f.APIServer.KeyFile, "client-key-file", "", "key of --client-cert-file")
-	fs.StringVar(&f.Listen, "listen", defaultListen, "gRPC address of this service (health and its own API)")
-	fs.StringVar(&f.MetricsListen, "metrics-listen", "", "HTTP address of /metrics, /healthz, /readyz and pprof (\"\" disables them)")
 	fs.StringVar(&f.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
-	f.TLS.Register(fs)
 }
 
 // Service is what a service's body is handed once the apiserver answers.
@@ -81,11 +88,6 @@ type Spec struct {
 	Setup func(context.Context, *Service) error
 	// Body, when not nil, is the service's work once the apiserver answers.
 	Body func(context.Context, *Service) error
-}
-
-// Main runs a service that has no flags of its own; see Run.
-func Main(name, defaultListen string, register func(*Server), body func(context.Context, *Service) error) {
-	Run(Spec{Name: name, DefaultListen: defaultListen, Register: register, Body: body})
 }
 
 // Run starts a service the way every Bosun service starts: parse the shared

@@ -25,7 +25,7 @@ func main() {
 		cfg nodesim.Config
 	)
 	fs := flag.NewFlagSet("nodesim", flag.ExitOnError)
-	f.Register(fs, "")
+	f.RegisterClient(fs)
 	fs.IntVar(&cfg.Nodes, "nodes", 100, "number of simulated nodes")
 	fs.StringVar(&cfg.Prefix, "prefix", "sim-", "node name prefix (nodes are PREFIX0, PREFIX1, ...)")
 	fs.IntVar(&cfg.Zones, "zones", 3, "spread nodes over this many topology.kubernetes.io/zone labels (0: none)")
