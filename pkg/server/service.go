@@ -77,9 +77,6 @@ type Spec struct {
 	// Check, when not nil, validates the parsed flags before anything
 	// starts; its error is printed and the process exits with code 2.
 	Check func() error
-	// Register, when not nil, registers the service's own gRPC services
-	// before serving starts.
-	Register func(*Server)
 	// Setup, when not nil, runs once the connection to the apiserver is
 	// dialled (the apiserver may not answer yet) and before serving starts:
 	// the place to build what the service's gRPC services need, register
@@ -149,9 +146,6 @@ func runService(spec Spec, f Flags) error {
 	srv, err := New(Options{Name: spec.Name, GRPCListen: f.Listen, MetricsListen: f.MetricsListen, Logger: log, TLS: tlsConfig})
 	if err != nil {
 		return err
-	}
-	if spec.Register != nil {
-		spec.Register(srv)
 	}
 	srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	conn, err := client.Dial(f.APIServer)

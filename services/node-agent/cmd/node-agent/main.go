@@ -10,9 +10,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"bosun.dev/pkg/server"
@@ -155,20 +155,25 @@ func withListen(c *agent.Config, addr net.Addr) {
 func main() {
 	var o options
 	var api *nodeapi.Server
+	ready := make(chan struct{})
+	var markReady sync.Once
 	server.Run(server.Spec{
 		Name:          "node-agent",
 		DefaultListen: defaultListen,
 		Flags:         o.register,
 		Check:         o.check,
-		Register:      func(s *server.Server) { api = nodeapi.Register(s.GRPC()) },
-		Body: func(ctx context.Context, s *server.Service) error {
+		Setup: func(_ context.Context, s *server.Service) error {
+			api = nodeapi.Register(s.Server.GRPC())
 			// Not ready until the node is registered and its pods are run.
-			s.Server.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			s.Ready = ready
+			return nil
+		},
+		Body: func(ctx context.Context, s *server.Service) error {
 			withListen(&o.cfg, s.Server.Addr())
 			o.cfg.Registerer = s.Server.Registry()
 			return agent.Run(ctx, s.Conn, o.cfg, s.Log, func(a *agent.Agent) {
 				api.SetBackend(a.APIBackend())
-				s.Server.Health().SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+				markReady.Do(func() { close(ready) })
 			})
 		},
 	})
