@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -130,6 +131,8 @@ type Source struct {
 	AddEventHandler func(add func(api.Object), update func(old, cur api.Object), del func(api.Object))
 	// HasSynced reports whether the first list filled the cache.
 	HasSynced func() bool
+	// Revision is the last etcd revision the cache has caught up with.
+	Revision func() int64
 	// Run runs the informer.
 	Run func(ctx context.Context)
 }
@@ -156,7 +159,11 @@ func sourceOf[T api.Object](i *informer.Informer[T]) Source {
 			})
 		},
 		HasSynced: i.HasSynced,
-		Run:       func(ctx context.Context) { _ = i.Run(ctx) },
+		Revision: func() int64 {
+			rv, _ := strconv.ParseInt(i.LastSyncResourceVersion(), 10, 64)
+			return rv
+		},
+		Run: func(ctx context.Context) { _ = i.Run(ctx) },
 	}
 }
 

@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -272,6 +274,10 @@ func (g *Collector) orphan(ctx context.Context, k *api.Kind, owner api.Object) e
 	return g.removeFinalizer(ctx, k, owner, FinalizerOrphan)
 }
 
+// cacheCatchUpDelay is how long a foreground deletion waits before looking
+// again at caches that lag behind the owner's marking.
+const cacheCatchUpDelay = 100 * time.Millisecond
+
 // foreground deletes owner's dependents and removes the foregroundDeletion
 // finalizer once none that blocks owner deletion remains.
 func (g *Collector) foreground(ctx context.Context, k *api.Kind, owner api.Object) error {
@@ -296,6 +302,17 @@ func (g *Collector) foreground(ctx context.Context, k *api.Kind, owner api.Objec
 	}
 	if blocking > 0 {
 		return nil // their deletions will bring the owner back
+	}
+	// No dependent in the caches, but a cache that has not yet seen the
+	// revision at which the owner was marked may still miss one created
+	// just before: wait until every cache has caught up (bookmarks move
+	// them on even when their kind is quiet).
+	marked, _ := strconv.ParseInt(owner.GetMetadata().GetResourceVersion(), 10, 64)
+	for _, s := range g.sources {
+		if s.Revision() < marked {
+			g.queue.AddAfter(itemKey(k, owner), cacheCatchUpDelay)
+			return nil
+		}
 	}
 	return g.removeFinalizer(ctx, k, owner, FinalizerForeground)
 }
