@@ -64,15 +64,19 @@ func ParseCertificateRequest(data []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// SignClient signs csr as a client certificate (no other usage, no names)
-// valid for validity from an hour ago, and returns it PEM-encoded. The
-// subject is the request's; callers check it first.
-func (ca *CA) SignClient(csr *x509.CertificateRequest, validity time.Duration) ([]byte, error) {
+// SignNode signs csr as a node-agent's certificate, valid for validity
+// from an hour ago, and returns it PEM-encoded: a client certificate (the
+// node's user) that also serves under the DNS name node, which is what
+// callers of a node-agent verify (they dial its IP and expect the name of
+// the Node they mean). The subject is the request's; callers check it.
+func (ca *CA) SignNode(csr *x509.CertificateRequest, node string, validity time.Duration) ([]byte, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(), Subject: csr.Subject,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
+		DNSNames:    []string{node},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
 	if err != nil {

@@ -123,12 +123,12 @@ func (n nodeCertificates) issue(caller authn.User, node string, csrPEM []byte) (
 		errs = append(errs, field.Invalid(p.Child("subject", "organization"), strings.Join(csr.Subject.Organization, ","), fmt.Sprintf("must be %q alone", authn.GroupNodes)))
 	}
 	if len(csr.DNSNames)+len(csr.IPAddresses)+len(csr.EmailAddresses)+len(csr.URIs) > 0 {
-		errs = append(errs, field.Forbidden(p.Child("subjectAltNames"), "node client certificates carry no alternative names"))
+		errs = append(errs, field.Forbidden(p.Child("subjectAltNames"), "the apiserver names the node itself; requests carry no alternative names"))
 	}
 	if len(errs) > 0 {
 		return nil, apierrors.Invalid("IssueNodeCertificateRequest", node, errs)
 	}
-	cert, err := n.ca.SignClient(csr, n.validity)
+	cert, err := n.ca.SignNode(csr, node, n.validity)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "signing: %v", err)
 	}

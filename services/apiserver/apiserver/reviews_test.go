@@ -1,6 +1,8 @@
 package apiserver_test
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,6 +59,21 @@ func TestNodeJoinsWithBootstrapToken(t *testing.T) {
 	}
 	if ca, _ := os.ReadFile(ss.ca()); string(ca) != string(resp.GetCaCertificate()) {
 		t.Error("the response's CA is not the cluster CA")
+	}
+	// The certificate also serves the node-agent's listener under the
+	// node's name, and under no other.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(resp.GetCaCertificate())
+	block, _ := pem.Decode(resp.GetCertificate())
+	issued, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := issued.Verify(x509.VerifyOptions{DNSName: "n9", Roots: pool}); err != nil {
+		t.Errorf("issued certificate does not serve as n9: %v", err)
+	}
+	if _, err := issued.Verify(x509.VerifyOptions{DNSName: "n8", Roots: pool}); err == nil {
+		t.Error("issued certificate for n9 also serves as n8")
 	}
 	n9 := ss.dial(client.Config{CertFile: certFile, KeyFile: keyFile})
 	if _, err := client.For[*corev1.Node](n9).Create(ctx, &corev1.Node{Metadata: &metav1.ObjectMeta{Name: "n9"}}); err != nil {

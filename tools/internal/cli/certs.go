@@ -44,7 +44,8 @@ func (s *session) newCertsCommand() *cobra.Command {
   bosun-controller.crt, .key         CN is the user the built-in roles are bound to
   bosun-health-checker.crt, .key
   bosun-service-proxy.crt, .key
-  node-NAME.crt, node-NAME.key     one per --node: user system:node:NAME, group system:nodes
+  node-NAME.crt, node-NAME.key     one per --node: user system:node:NAME, group system:nodes;
+                                   also the node-agent's serving certificate, for the name NAME
   admin.crt, admin.key             user admin in group system:masters
   admin.conf                       a bosun config file using admin.crt, for the
                                    apiserver at --server (default 127.0.0.1:6443)
@@ -172,7 +173,9 @@ func certsInit(dir string, o certsOptions, printf func(string, ...any)) error {
 		certs = append(certs, pki.Certificate{Name: u, CommonName: u, Client: true, Hosts: local})
 	}
 	for _, n := range o.nodes {
-		certs = append(certs, pki.Certificate{Name: "node-" + n, CommonName: "system:node:" + n, Organizations: []string{"system:nodes"}, Client: true, Hosts: local})
+		// A node-agent serves under its node's name: callers dial its
+		// address and verify the name of the Node they mean.
+		certs = append(certs, pki.Certificate{Name: "node-" + n, CommonName: "system:node:" + n, Organizations: []string{"system:nodes"}, Client: true, Hosts: []string{n}})
 	}
 	certs = append(certs, pki.Certificate{Name: "admin", CommonName: "admin", Organizations: []string{"system:masters"}, Client: true})
 	for _, c := range certs {

@@ -299,7 +299,12 @@ func (p *Proxy) target(ctx context.Context, node string) (target, error) {
 	}
 	var creds credentials.TransportCredentials = insecure.NewCredentials()
 	if p.cfg.TLS != nil {
-		creds = credentials.NewTLS(p.cfg.TLS.Clone())
+		// The node-agent's certificate names its Node (see pki.CA.SignNode
+		// and `bosun certs init`): verify that name, not the address, so a
+		// node cannot answer for another.
+		tc := p.cfg.TLS.Clone()
+		tc.ServerName = node
+		creds = credentials.NewTLS(tc)
 	}
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(creds),

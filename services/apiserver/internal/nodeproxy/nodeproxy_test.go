@@ -490,7 +490,12 @@ func TestLoadImagesChunksArriveInOrder(t *testing.T) {
 
 func TestNodeAgentTLS(t *testing.T) {
 	dir := t.TempDir()
-	serving, err := pki.Issue(dir, pki.Certificate{Name: "agent", CommonName: "system:node:node-a", Hosts: []string{"127.0.0.1"}, Client: true})
+	serving, err := pki.Issue(dir, pki.Certificate{Name: "agent", CommonName: "system:node:node-a", Hosts: []string{"node-a"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another node's certificate, valid for the address the Node names.
+	impostor, err := pki.Issue(dir, pki.Certificate{Name: "impostor", CommonName: "system:node:node-b", Hosts: []string{"node-b", "127.0.0.1"}, Client: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,14 +515,32 @@ func TestNodeAgentTLS(t *testing.T) {
 	tc.ClientAuth = tls.RequireAndVerifyClientCert
 	creds := credentials.NewTLS(tc)
 	agent := startAgent(t, &creds)
+	itc, err := pki.ReloadingServerConfig(impostor.CertFile, impostor.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	impostorCreds := credentials.NewTLS(itc)
+	impostorAgent := startAgent(t, &impostorCreds)
+	withTLS := func(cfg *apiserver.Config) {
+		cfg.NodeAgentCAFile, cfg.NodeAgentCertFile, cfg.NodeAgentKeyFile = filepath.Join(dir, "ca.crt"), apiClient.CertFile, apiClient.KeyFile
+	}
 
 	t.Run("mutual TLS", func(t *testing.T) {
-		c := startCluster(t, agent, func(cfg *apiserver.Config) {
-			cfg.NodeAgentCAFile, cfg.NodeAgentCertFile, cfg.NodeAgentKeyFile = filepath.Join(dir, "ca.crt"), apiClient.CertFile, apiClient.KeyFile
-		})
+		c := startCluster(t, agent, withTLS)
 		out, err := readLogs(ctxT(t), c.admin, &corev1.ContainerLogsRequest{Namespace: "team-a", Pod: "web"})
 		if err != nil || out != "line 1\nline 2\n" {
 			t.Fatalf("logs over mutual TLS: %q, %v", out, err)
+		}
+	})
+	t.Run("another node's certificate", func(t *testing.T) {
+		c := startCluster(t, impostorAgent, withTLS)
+		_, err := readLogs(ctxT(t), c.admin, &corev1.ContainerLogsRequest{Namespace: "team-a", Pod: "web"})
+		wantCode(t, "impostor", err, codes.Unavailable, `node "node-a"`)
+		impostorAgent.mu.Lock()
+		n := len(impostorAgent.logReqs)
+		impostorAgent.mu.Unlock()
+		if n != 0 {
+			t.Errorf("the impostor received %d log requests", n)
 		}
 	})
 	t.Run("plaintext to a TLS node-agent", func(t *testing.T) {

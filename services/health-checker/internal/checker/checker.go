@@ -17,7 +17,6 @@ package checker
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,7 +29,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"k8s.io/client-go/tools/cache"
@@ -43,6 +41,7 @@ import (
 	"bosun.dev/pkg/client"
 	"bosun.dev/pkg/informer"
 	"bosun.dev/pkg/leaderelection"
+	"bosun.dev/pkg/pki"
 	"bosun.dev/services/health-checker/internal/eviction"
 	"bosun.dev/services/health-checker/internal/lease"
 	"bosun.dev/services/health-checker/internal/nodestatus"
@@ -132,14 +131,14 @@ func New(cfg Config) (*Checker, error) {
 		cfg.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	o := cfg.Options
-	dial, err := nodeAgentDialOptions(o)
+	nodeTLS, err := nodeAgentTLS(o)
 	if err != nil {
 		return nil, err
 	}
 	c := &Checker{
 		cfg: cfg, opts: o, clock: cfg.Clock, log: cfg.Logger,
 		probes: probe.Config{Interval: o.ProbeInterval, Timeout: o.ProbeTimeout, Concurrency: o.ProbeConcurrency,
-			Jitter: jitterOption(o.ProbeJitter), DialOptions: dial, Clock: cfg.Clock, Logger: cfg.Logger},
+			Jitter: jitterOption(o.ProbeJitter), TLS: nodeTLS, Clock: cfg.Clock, Logger: cfg.Logger},
 		nodeClient:  client.For[*corev1.Node](cfg.Conn),
 		podClient:   client.For[*corev1.Pod](cfg.Conn),
 		eventClient: client.For[*corev1.Event](cfg.Conn),
@@ -168,27 +167,17 @@ func jitterOption(j float64) float64 {
 	return j
 }
 
-func nodeAgentDialOptions(o Options) ([]grpc.DialOption, error) {
+// nodeAgentTLS is the probes' TLS configuration (certificates re-read when
+// they change), or nil for plaintext when no CA is given.
+func nodeAgentTLS(o Options) (*tls.Config, error) {
 	if o.NodeAgentCAFile == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(o.NodeAgentCAFile)
+	tc, err := pki.ReloadingClientConfig(o.NodeAgentCAFile, o.NodeAgentCertFile, o.NodeAgentKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("--node-agent-ca-file: %w", err)
+		return nil, fmt.Errorf("node-agent TLS (--node-agent-ca-file, --node-agent-cert-file, --node-agent-key-file): %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--node-agent-ca-file %s: no PEM certificate in it", o.NodeAgentCAFile)
-	}
-	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if o.NodeAgentCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.NodeAgentCertFile, o.NodeAgentKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--node-agent-cert-file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tc))}, nil
+	return tc, nil
 }
 
 // Run runs the informers and, while this replica leads (always, without

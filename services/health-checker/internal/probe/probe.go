@@ -13,6 +13,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"k8s.io/utils/clock"
@@ -50,8 +52,12 @@ type Config struct {
 	// Jitter moves each node's next probe by up to this fraction of
 	// Interval, either way; DefaultJitter when zero, none when negative.
 	Jitter float64
-	// DialOptions are added to every connection; plaintext when they set no
-	// transport credentials.
+	// TLS, when set, secures every connection. Each connection verifies
+	// the node's name (tls.Config.ServerName), not its address: a
+	// node-agent's certificate names its Node.
+	TLS *tls.Config
+	// DialOptions are added to every connection; plaintext when neither
+	// they nor TLS set transport credentials.
 	DialOptions []grpc.DialOption
 	// Clock schedules rounds and stamps results; the real clock when nil.
 	// Timeouts of the calls themselves are always real time.
@@ -156,7 +162,7 @@ func (p *Prober) Set(node, endpoint string) error {
 	if t, ok := p.targets[node]; ok && t.endpoint == endpoint {
 		return nil
 	}
-	conn, err := grpc.NewClient(endpoint, p.dialOptions()...)
+	conn, err := grpc.NewClient(endpoint, p.dialOptions(node)...)
 	if err != nil {
 		return fmt.Errorf("node %q health endpoint %q: %w", node, endpoint, err)
 	}
@@ -171,12 +177,18 @@ func (p *Prober) Set(node, endpoint string) error {
 	return nil
 }
 
-func (p *Prober) dialOptions() []grpc.DialOption {
+func (p *Prober) dialOptions(node string) []grpc.DialOption {
 	bo := backoff.DefaultConfig
 	bo.BaseDelay = 100 * time.Millisecond
 	bo.MaxDelay = p.cfg.Interval
+	creds := insecure.NewCredentials()
+	if p.cfg.TLS != nil {
+		tc := p.cfg.TLS.Clone()
+		tc.ServerName = node
+		creds = credentials.NewTLS(tc)
+	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: p.cfg.Timeout}),
 	}
 	return append(opts, p.cfg.DialOptions...)
