@@ -27,12 +27,18 @@ func (r *Resource) Bind(ctx context.Context, namespace, name, node, uid string) 
 	if msgs := validation.IsDNS1123Subdomain(node); len(msgs) > 0 {
 		return nil, apierrors.Invalid("Binding", name, field.ErrorList{field.Invalid(field.NewPath("nodeName"), node, msgs[0])})
 	}
-	for {
-		cur, err := r.store.Get(ctx, namespace, name)
+	// The first attempt writes on the watch cache's copy (see current); a
+	// refusal, or a lost compare-and-set, is decided on etcd's.
+	for fromCache := true; ; fromCache = false {
+		cur, cached, err := r.current(ctx, namespace, name, fromCache)
 		if err != nil {
 			return nil, r.storeErr(err, namespace, name)
 		}
 		pod := cur.(*corev1.Pod)
+		refused := (uid != "" && uid != pod.GetMetadata().GetUid()) || pod.GetSpec().GetNodeName() != "" || pod.GetMetadata().GetDeletionTimestamp() != nil
+		if refused && cached {
+			continue
+		}
 		if uid != "" && uid != pod.GetMetadata().GetUid() {
 			return nil, r.conflict(namespace, name, "precondition failed: uid "+uid+" does not match the pod's")
 		}

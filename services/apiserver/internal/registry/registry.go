@@ -287,13 +287,16 @@ func (r *Resource) update(ctx context.Context, in api.Object, statusOnly bool) (
 			return nil, r.invalid(name, field.ErrorList{field.Invalid(field.NewPath("metadata", "resourceVersion"), wantRV, "must be a resource version returned by the server")})
 		}
 	}
-	for {
-		cur, err := r.store.Get(ctx, ns, name)
+	for fromCache := true; ; fromCache = false {
+		cur, cached, err := r.current(ctx, ns, name, fromCache)
 		if err != nil {
 			return nil, r.storeErr(err, ns, name)
 		}
 		cm := cur.GetMetadata()
 		if wantRV != "" && wantRV != cm.GetResourceVersion() {
+			if cached {
+				continue // the cache may lag: only etcd decides a conflict
+			}
 			return nil, r.conflict(ns, name, "the object has been modified; please apply your changes to the latest version and try again")
 		}
 		var next api.Object
@@ -301,6 +304,9 @@ func (r *Resource) update(ctx context.Context, in api.Object, statusOnly bool) (
 			next = proto.Clone(cur).(api.Object)
 			copyField(next, in, "status")
 			if errs := r.reg.cfg.Validator.ValidateStatus(next); len(errs) > 0 {
+				if cached {
+					continue
+				}
 				return nil, r.invalid(name, errs)
 			}
 		} else {
@@ -317,12 +323,20 @@ func (r *Resource) update(ctx context.Context, in api.Object, statusOnly bool) (
 				nm.Generation = cm.Generation + 1
 			}
 			if errs := r.reg.cfg.Validator.ValidateUpdate(next, cur); len(errs) > 0 {
+				if cached {
+					continue
+				}
 				return nil, r.invalid(name, errs)
 			}
 		}
 		nm := api.Meta(next)
 		nm.ResourceVersion = cm.ResourceVersion
 		rev, _ := strconv.ParseInt(cm.ResourceVersion, 10, 64)
+		if cached && (nm.DeletionTimestamp != nil || proto.Equal(next, cur)) {
+			// Completing a deletion, or answering that nothing changed, is
+			// decided on what etcd holds, not on a cached copy.
+			continue
+		}
 		if nm.DeletionTimestamp != nil && len(nm.Finalizers) == 0 && nm.GetDeletionGracePeriodSeconds() == 0 {
 			// The last finalizer is gone: the deletion completes now.
 			if _, err := r.store.Delete(ctx, ns, name, rev); err != nil {
@@ -337,7 +351,7 @@ func (r *Resource) update(ctx context.Context, in api.Object, statusOnly bool) (
 			return cur, nil
 		}
 		out, err := r.store.Put(ctx, next, rev)
-		if errors.Is(err, storage.ErrConflict) && wantRV == "" {
+		if errors.Is(err, storage.ErrConflict) && (wantRV == "" || cached) {
 			continue
 		}
 		if err != nil {
@@ -345,6 +359,23 @@ func (r *Resource) update(ctx context.Context, in api.Object, statusOnly bool) (
 		}
 		return out, nil
 	}
+}
+
+// current returns the object to base a compare-and-set write on. When
+// fromCache is set and the watch cache holds the object, that copy is used
+// (cached is true): it saves a read from etcd, and the write's
+// compare-and-set on its revision fails if etcd holds a newer one, after
+// which the caller reads etcd. Whatever the caller refuses or skips on a
+// cached copy, it checks again against etcd. The returned object is shared
+// with the cache when cached: callers clone before changing it.
+func (r *Resource) current(ctx context.Context, namespace, name string, fromCache bool) (obj api.Object, cached bool, err error) {
+	if fromCache && r.cache != nil {
+		if obj, ok := r.cache.Get(namespace, name); ok {
+			return obj, true, nil
+		}
+	}
+	obj, err = r.store.Get(ctx, namespace, name)
+	return obj, false, err
 }
 
 // DeleteOptions tune a delete.
