@@ -321,7 +321,11 @@ func (s *APIServer) Run(ctx context.Context) error {
 		return err
 	}
 	if s.sec != nil && s.sec.rbac {
-		if err := ensureBootstrapPolicy(ctx, s.registry, s.log); err != nil {
+		written, err := ensureBootstrapPolicy(ctx, s.registry, s.log)
+		if err == nil {
+			err = s.waitForCaches(ctx, written)
+		}
+		if err != nil {
 			cancel()
 			wg.Wait()
 			return err
@@ -516,4 +520,21 @@ func serving(cfg *Config, log *slog.Logger) (*tls.Config, error) {
 		tc.ClientAuth = tls.NoClientCert
 	}
 	return tc, nil
+}
+
+// waitForCaches returns once each kind's watch cache has applied every
+// event up to its revision in revs.
+func (s *APIServer) waitForCaches(ctx context.Context, revs map[*api.Kind]int64) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for k, rev := range revs {
+		for s.caches[k].Revision() < rev {
+			select {
+			case <-tick.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -493,33 +494,50 @@ func (s *security) gatewayOptions() []runtime.ServeMuxOption {
 // ensureBootstrapPolicy writes the built-in ClusterRoles and
 // ClusterRoleBindings: missing ones are created, and ones still labelled as
 // built-in are brought back to their defaults.
-func ensureBootstrapPolicy(ctx context.Context, reg *registry.Registry, log *slog.Logger) error {
+//
+// It returns, per kind, the revision of its last write: the authorizer reads
+// RBAC objects from the watch caches, so the caller waits for them to
+// reach those revisions before serving, or the first callers would be
+// refused by a cache that has not seen their roles yet.
+func ensureBootstrapPolicy(ctx context.Context, reg *registry.Registry, log *slog.Logger) (map[*api.Kind]int64, error) {
+	written := map[*api.Kind]int64{}
+	wrote := func(k *api.Kind, obj api.Object) {
+		if rv, err := strconv.ParseInt(obj.GetMetadata().GetResourceVersion(), 10, 64); err == nil && rv > written[k] {
+			written[k] = rv
+		}
+	}
 	for _, want := range authz.Bootstrap() {
 		k, err := api.KindOf(want)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res := reg.Resource(k)
 		name := want.GetMetadata().GetName()
 		cur, err := res.Get(ctx, "", name)
 		switch {
 		case apierrors.IsNotFound(err):
-			if _, err := res.Create(ctx, want); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("creating %s %q: %w", k.Kind, name, err)
+			out, err := res.Create(ctx, want)
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				return nil, fmt.Errorf("creating %s %q: %w", k.Kind, name, err)
+			}
+			if err == nil {
+				wrote(k, out)
 			}
 			log.Info("created built-in RBAC object", "kind", k.Kind, "name", name)
 		case err != nil:
-			return fmt.Errorf("reading %s %q: %w", k.Kind, name, err)
+			return nil, fmt.Errorf("reading %s %q: %w", k.Kind, name, err)
 		case cur.GetMetadata().GetLabels()[authz.BootstrapLabel] != "" && !sameContent(cur, want):
 			next := proto.Clone(want).(api.Object)
 			api.Meta(next).ResourceVersion = cur.GetMetadata().GetResourceVersion()
-			if _, err := res.Update(ctx, next); err != nil {
-				return fmt.Errorf("updating %s %q: %w", k.Kind, name, err)
+			out, err := res.Update(ctx, next)
+			if err != nil {
+				return nil, fmt.Errorf("updating %s %q: %w", k.Kind, name, err)
 			}
+			wrote(k, out)
 			log.Info("reset built-in RBAC object to its defaults", "kind", k.Kind, "name", name)
 		}
 	}
-	return nil
+	return written, nil
 }
 
 // sameContent compares everything but metadata.
