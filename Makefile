@@ -86,7 +86,7 @@ helm-lint: devtools ## helm lint and template of every chart with default and HA
 	cd tools && HELM=$(TOOLBIN)/helm CI=1 go test -count=1 ./internal/chartcheck/
 
 .PHONY: conformance
-conformance: ## the conformance suites: Bosun's scheduler and health-checker, and the minimal scheduler
+conformance: ## the conformance suites: Bosun's scheduler, health-checker, service-proxy and node-agent (the node-agent's as root), and the minimal scheduler
 	cd tests && go test -count=1 -timeout 10m ./conformance/... ./minimalscheduler/...
 
 .PHONY: multinode
