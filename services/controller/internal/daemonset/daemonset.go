@@ -100,7 +100,9 @@ func (d *Controller) Run(ctx context.Context, workers int) {
 func (d *Controller) sync(ctx context.Context, key string) error {
 	ns, name, _ := strings.Cut(key, "/")
 	ds, ok := d.sets.Get(ns, name)
-	if !ok {
+	if !ok || ds.GetMetadata().GetDeletionTimestamp() != nil {
+		// Being deleted: the garbage collector removes its pods; creating
+		// replacements would keep a foreground deletion from ever ending.
 		return nil
 	}
 	hash := controller.Hash(ds.GetSpec().GetTemplate(), ds.GetStatus().GetCollisionCount())

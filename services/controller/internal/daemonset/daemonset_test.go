@@ -15,6 +15,7 @@ import (
 	"bosun.dev/pkg/client"
 	"bosun.dev/services/controller/internal/controller"
 	"bosun.dev/services/controller/internal/daemonset"
+	"bosun.dev/services/controller/internal/garbagecollector"
 	"bosun.dev/services/controller/internal/testcluster"
 )
 
@@ -185,4 +186,40 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A foreground deletion ends: the controller stops replacing the pods the
+// garbage collector removes, and the DaemonSet goes once they are gone.
+func TestForegroundDeletionEnds(t *testing.T) {
+	// Simulated node-agents finish the pods' graceful deletion.
+	c := testcluster.Start(t, testcluster.Options{Nodes: 2})
+	cc := c.Context(nil)
+	testcluster.Run(t, cc, daemonset.New(cc), garbagecollector.New(cc))
+	ctx := context.Background()
+	sets := client.For[*appsv1.DaemonSet](c.Conn)
+	if _, err := sets.Create(ctx, newDS("agent", "agent:1")); err != nil {
+		t.Fatal(err)
+	}
+	onNodes(t, c, "agent", "agent:1", "node-0", "node-1")
+	mon := c.Watch(t, "default", "ds=agent", func(live []*corev1.Pod) string {
+		if len(live) > 2 {
+			return fmt.Sprintf("%d live daemon pods on 2 nodes", len(live))
+		}
+		return ""
+	})
+	if _, err := sets.Delete(ctx, "default", "agent", client.DeleteOptions{PropagationPolicy: metav1.DeletePropagation_DELETE_PROPAGATION_FOREGROUND}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		if _, err := sets.Get(ctx, "default", "agent"); err == nil {
+			return fmt.Errorf("daemonset still there, with %d pods", len(c.Pods("default", "ds=agent")))
+		}
+		if n := len(c.Pods("default", "ds=agent")); n > 0 {
+			return fmt.Errorf("%d pods left", n)
+		}
+		return nil
+	})
+	if v := mon.Violations(); len(v) > 0 {
+		t.Fatal(v)
+	}
 }

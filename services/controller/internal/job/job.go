@@ -92,7 +92,9 @@ func finished(st *batchv1.JobStatus) (string, *timestamppb.Timestamp) {
 func (j *Controller) sync(ctx context.Context, key string) error {
 	ns, name, _ := strings.Cut(key, "/")
 	job, ok := j.jobs.Get(ns, name)
-	if !ok {
+	if !ok || job.GetMetadata().GetDeletionTimestamp() != nil {
+		// Being deleted: the garbage collector removes its pods; starting
+		// new ones would keep a foreground deletion from ever ending.
 		return nil
 	}
 	now := j.clock.Now()

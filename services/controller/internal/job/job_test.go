@@ -129,3 +129,44 @@ func TestJobDeadlineAndTTL(t *testing.T) {
 		return nil
 	})
 }
+
+// A foreground deletion of a running Job ends: the controller starts no
+// pod in place of those the garbage collector removes.
+func TestForegroundDeletionOfARunningJobEnds(t *testing.T) {
+	c := start(t)
+	mon := c.Watch(t, "default", "job=long", func(live []*corev1.Pod) string {
+		if len(live) > 2 {
+			return fmt.Sprintf("%d live pods with parallelism 2", len(live))
+		}
+		return ""
+	})
+	j := newJob("long")
+	j.Spec.Template.Spec.Containers[0].Image = "sleeper"
+	j.Spec.Completions, j.Spec.Parallelism = proto.Int32(6), proto.Int32(2)
+	jobs := client.For[*batchv1.Job](c.Conn)
+	ctx := context.Background()
+	if _, err := jobs.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		if n := len(c.Pods("default", "job=long")); n != 2 {
+			return fmt.Errorf("%d pods, want 2 running", n)
+		}
+		return nil
+	})
+	if _, err := jobs.Delete(ctx, "default", "long", client.DeleteOptions{PropagationPolicy: metav1.DeletePropagation_DELETE_PROPAGATION_FOREGROUND}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Eventually(t, 30*time.Second, func() error {
+		if _, err := jobs.Get(ctx, "default", "long"); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("job still there (%v), with %d pods", err, len(c.Pods("default", "job=long")))
+		}
+		if n := len(c.Pods("default", "job=long")); n > 0 {
+			return fmt.Errorf("%d pods left", n)
+		}
+		return nil
+	})
+	if v := mon.Violations(); len(v) > 0 {
+		t.Fatal(v)
+	}
+}
