@@ -413,7 +413,7 @@ func (w *worker) syncContainer(ctx context.Context, pod *corev1.Pod, idx int, sp
 		if c.id != "" && rc.State == runtime.StateRunning {
 			if st, ok := w.m.probes.Get(c.id, probes.Liveness); ok && st.Result == probes.Failure {
 				w.log.Info("liveness probe failed; restarting container", "container", spec.GetName(), "reason", st.Message)
-				if err := rt.StopContainer(ctx, c.id, w.gracePeriod(pod, spec.GetLivenessProbe())); err != nil {
+				if err := w.stopContainer(ctx, spec, c.id, w.gracePeriod(pod, spec.GetLivenessProbe())); err != nil {
 					w.log.Warn("stopping container", "container", spec.GetName(), "err", err)
 					return time.Second
 				}
@@ -566,6 +566,19 @@ func (w *worker) start(ctx context.Context, pod *corev1.Pod, idx int, spec *core
 		_ = rt.RemoveContainer(ctx, cspec.ID)
 		return w.failStart(c, now, "RunContainerError", err.Error())
 	}
+	if h := spec.GetLifecycle().GetPostStart(); h != nil {
+		hctx, cancel := context.WithTimeout(ctx, postStartTimeout)
+		err := w.hook(hctx, spec, cspec.ID, h, postStartTimeout)
+		cancel()
+		if err != nil {
+			// As in Kubernetes: the container is killed, and started again
+			// after the back-off its restart policy allows.
+			w.log.Warn("postStart hook failed; killing the container", "container", spec.GetName(), "err", err)
+			_ = rt.StopContainer(ctx, cspec.ID, w.gracePeriod(pod, nil))
+			_ = rt.RemoveContainer(ctx, cspec.ID)
+			return w.failStart(c, now, "PostStartHookError", "postStart hook failed: "+err.Error())
+		}
+	}
 	w.log.Info("container started", "container", spec.GetName(), "id", cspec.ID, "attempt", attempt)
 	c.id, c.attempt, c.running, c.started, c.waiting = cspec.ID, attempt, true, now, nil
 	c.image, c.imageID = img.Ref, img.ID
@@ -672,10 +685,14 @@ func (w *worker) startupDone(spec *corev1.Container, id string) bool {
 func (w *worker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) error {
 	rt := w.m.opts.Runtime
 	grace := w.gracePeriod(pod, nil)
-	ids := map[string]bool{}
-	for _, c := range w.cs {
+	specs := map[string]*corev1.Container{}
+	for _, c := range pod.GetSpec().GetContainers() {
+		specs[c.GetName()] = c
+	}
+	ids := map[string]*corev1.Container{} // runtime id -> spec
+	for name, c := range w.cs {
 		if c.id != "" {
-			ids[c.id] = true
+			ids[c.id] = specs[name]
 		}
 	}
 	var (
@@ -683,12 +700,12 @@ func (w *worker) terminate(ctx context.Context, pod *corev1.Pod, gone bool) erro
 		mu   sync.Mutex
 		errs []error
 	)
-	for id := range ids {
+	for id, spec := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w.m.probes.Remove(id)
-			err := rt.StopContainer(ctx, id, grace)
+			err := w.stopContainer(ctx, spec, id, grace)
 			if err == nil {
 				err = rt.RemoveContainer(ctx, id)
 			}

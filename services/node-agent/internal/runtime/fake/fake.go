@@ -27,6 +27,7 @@ type Runtime struct {
 	containers map[string]*runtime.Container
 	specs      map[string]runtime.ContainerSpec
 	execResult map[string]runtime.ExecResult // by container name
+	execs      []ExecCall
 	pulls      int
 	now        func() time.Time
 	notify     func(podUID string)
@@ -268,8 +269,21 @@ func (r *Runtime) ContainerStatus(_ context.Context, id string) (runtime.Contain
 	return *c, nil
 }
 
+// ExecCall is one command run in a running container.
+type ExecCall struct {
+	Container string // the container's name
+	Command   []string
+}
+
+// Execs returns the commands run so far, in order.
+func (r *Runtime) Execs() []ExecCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ExecCall(nil), r.execs...)
+}
+
 // Exec returns the result set with SetExecResult (exit 0 by default).
-func (r *Runtime) Exec(_ context.Context, id string, _ []string, _ time.Duration) (runtime.ExecResult, error) {
+func (r *Runtime) Exec(_ context.Context, id string, cmd []string, _ time.Duration) (runtime.ExecResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, err := r.get(id)
@@ -279,6 +293,7 @@ func (r *Runtime) Exec(_ context.Context, id string, _ []string, _ time.Duration
 	if c.State != runtime.StateRunning {
 		return runtime.ExecResult{}, fmt.Errorf("container %q is not running", id)
 	}
+	r.execs = append(r.execs, ExecCall{Container: c.Name, Command: append([]string(nil), cmd...)})
 	return r.execResult[c.Name], nil
 }
 
