@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
+	metav1 "bosun.dev/gen/bosun/meta/v1"
 	"bosun.dev/pkg/api"
 	"bosun.dev/pkg/apierrors"
 	"bosun.dev/pkg/client"
@@ -379,5 +380,55 @@ func TestWatchSelectorTransitionsAndBookmarks(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no bookmark arrived")
 		}
+	}
+}
+
+// A watch resumed from before the cache's window is served by etcd, and
+// still gets bookmarks: they tell a client how far it has got when other
+// kinds change (what the garbage collector waits for after a restart).
+func TestBookmarksBeyondTheCacheWindow(t *testing.T) {
+	ts := startServer(t, "", withBookmarks(50*time.Millisecond), withCacheSize(4))
+	ctx := ctxT(t)
+	pods := client.For[*corev1.Pod](ts.conn)
+	first, err := pods.Create(ctx, pod("default", "p0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < 10; i++ {
+		if _, err := pods.Create(ctx, pod("default", fmt.Sprintf("p%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := pods.Watch(ctx, client.WatchOptions{Namespace: "default", ResourceVersion: first.Metadata.ResourceVersion, AllowBookmarks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	// Another kind moves etcd's revision on; the pods' stream must say it
+	// has got that far.
+	cm, err := client.For[*corev1.ConfigMap](ts.conn).Create(ctx, &corev1.ConfigMap{Metadata: &metav1.ObjectMeta{Name: "elsewhere", Namespace: "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := strconv.ParseInt(cm.Metadata.ResourceVersion, 10, 64)
+	added := 0
+	for {
+		ev, err := w.Next()
+		if err != nil {
+			t.Fatalf("after %d events: %v", added, err)
+		}
+		if ev.Type == client.Added {
+			added++
+			continue
+		}
+		if ev.Type != client.Bookmark {
+			t.Fatalf("unexpected %v", ev.Type)
+		}
+		if rv, _ := strconv.ParseInt(ev.ResourceVersion, 10, 64); rv >= target {
+			break
+		}
+	}
+	if added != 9 {
+		t.Errorf("%d pods added after p0, want 9", added)
 	}
 }

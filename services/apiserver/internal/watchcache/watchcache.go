@@ -515,13 +515,44 @@ func (c *Cache) watchEtcd(ctx context.Context, start int64, opts WatchOptions, s
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	prefix := c.store.NamespacePrefix(opts.Namespace)
-	wch := c.store.Client().Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(start+1), clientv3.WithPrevKV())
-	for resp := range wch {
+	wopts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithRev(start + 1), clientv3.WithPrevKV()}
+	var tick <-chan time.Time
+	if opts.Bookmarks {
+		// Bookmarks here too: a client resumed from an old revision (after
+		// an apiserver restart, say) waits for them to learn how far it
+		// has got when its kind does not change.
+		wopts = append(wopts, clientv3.WithProgressNotify())
+		ticker := time.NewTicker(c.opts.BookmarkInterval)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	wch := c.store.Client().Watch(ctx, prefix, wopts...)
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case <-tick:
+			_ = c.store.Client().RequestProgress(ctx)
+			continue
+		case resp, ok = <-wch:
+		}
+		if !ok {
+			break
+		}
 		if err := resp.Err(); err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {
 				return apierrors.Compacted(start, resp.CompactRevision)
 			}
 			return status.Errorf(codes.Unavailable, "watch: %v", err)
+		}
+		if resp.IsProgressNotify() {
+			if rev := resp.Header.Revision; opts.Bookmarks && rev > start {
+				if err := send(&Event{Type: Bookmark, Rev: rev}); err != nil {
+					return err
+				}
+				start = rev
+			}
+			continue
 		}
 		for _, ev := range resp.Events {
 			e := &Event{Rev: ev.Kv.ModRevision}
