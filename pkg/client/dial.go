@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"bosun.dev/pkg/pki"
 )
@@ -30,6 +32,14 @@ type Config struct {
 	// ServerName overrides the name checked in the server's certificate.
 	ServerName string
 }
+
+// Keepalive pings of Bosun's clients: one after KeepaliveTime without
+// activity, and the connection is closed when no answer comes within
+// KeepaliveTimeout.
+const (
+	KeepaliveTime    = 10 * time.Second
+	KeepaliveTimeout = 5 * time.Second
+)
 
 // Dial connects to the apiserver. Traces propagate through OpenTelemetry.
 func Dial(cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
@@ -64,6 +74,10 @@ func Dial(cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	}
 	opts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		// A connection whose peer vanished (a partition, a killed host)
+		// is found dead within Time+Timeout instead of waiting on TCP's
+		// retransmissions; servers permit these pings (pkg/server).
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 	}, extra...)

@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"bosun.dev/pkg/version"
@@ -115,6 +116,13 @@ func New(opts Options) (*Server, error) {
 	m := newGRPCMetrics(s.registry)
 
 	sopts := []grpc.ServerOption{
+		// Accept the keepalive pings of Bosun's clients (pkg/client: every
+		// 10 s, also without streams); grpc-go's default would answer
+		// them with GOAWAY "too many pings".
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// And find dead clients, whose watches would otherwise hold their
+		// resources until TCP gives up.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{m.unary}, opts.UnaryInterceptors...)...),
 		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.endStreamOnStop, m.stream}, opts.StreamInterceptors...)...),
