@@ -3,6 +3,11 @@
 // versioned by content so that every replica of the service-proxy gives the
 // same version to the same configuration, and changed make-before-break.
 //
+// A resource's hash is read from what it is made from where translation
+// says what that is (translate.Group.Digest) and from its fields or its
+// encoding otherwise (see Hasher): a full build of 1,000 Services encodes
+// none of them.
+//
 // A Set is one configuration: resources by type and name. Check proves a Set
 // is whole (every listener's route configuration exists, every route names a
 // cluster that exists, every EDS cluster has its assignment). Phases splits
@@ -25,6 +30,7 @@ import (
 	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -33,7 +39,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
+	"bosun.dev/services/service-proxy/internal/parallel"
 	"bosun.dev/services/service-proxy/internal/translate"
 )
 
@@ -48,24 +56,55 @@ type entry struct {
 	refs *refs
 }
 
+// typedEntry is an entry with its type and name.
+type typedEntry struct {
+	typ  resource.Type
+	name string
+	entry
+}
+
+// groupKey is a group as seen by the proxies on one Node: node is "" for
+// a group that is the same everywhere.
+type groupKey struct {
+	g    *translate.Group
+	node string
+}
+
+func keyOf(g *translate.Group, node string) groupKey {
+	if !g.NodeLocal() {
+		node = ""
+	}
+	return groupKey{g, node}
+}
+
 // Set is one xDS configuration. It is immutable once built: sets share
 // entries, never change them.
 type Set struct {
 	byType   map[resource.Type]map[string]entry
 	versions map[resource.Type]string
+	// groups and loose are where the entries came from, for
+	// Hasher.Forget: translated groups, and resources added one by one.
+	groups []groupKey
+	loose  []entry
 
 	snapOnce sync.Once
 	snap     *cache.Snapshot
 }
 
-// Version is the version of type typ: a hash of every resource of the type,
-// so equal content has equal versions on every replica.
+// Version is the version of type typ: a hash of the names and hashes of
+// every resource of the type, so equal content built from equal objects
+// has equal versions on every replica running the same build.
 func (s *Set) Version(typ resource.Type) string { return s.versions[typ] }
 
 // Names returns the names of the resources of type typ, sorted.
 func (s *Set) Names(typ resource.Type) []string {
 	return slices.Sorted(maps.Keys(s.byType[typ]))
 }
+
+// Hash returns the hash of the content of resource typ/name, "" when s
+// has no such resource. Two resources of one type and name with equal
+// hashes have equal content.
+func (s *Set) Hash(typ resource.Type, name string) string { return s.byType[typ][name].hash }
 
 // Get returns the resource typ/name.
 func (s *Set) Get(typ resource.Type, name string) (types.Resource, bool) {
@@ -116,52 +155,138 @@ func (s *Set) buildSnapshot() *cache.Snapshot {
 	return snap
 }
 
-// Hasher hashes resources and reads their references, remembering both for
-// each message it has seen so that resources shared between builds (the
-// groups translate.Cache reuses) are read once. It is not safe for
-// concurrent use.
+// Hasher hashes resources and reads their references, remembering both
+// for each translated group and each resource added alone, so that what
+// builds share (the groups translate.Cache reuses) is read once. It is not
+// safe for concurrent use.
+//
+// A cluster, route configuration or listener of a group with a Digest is
+// hashed from that Digest and (for a node-local group) the Node:
+// translation made it from nothing else. Every other resource is hashed
+// from its content.
 type Hasher struct {
-	seen map[types.Resource]entry
+	seen   map[types.Resource]entry
+	groups map[groupKey][]typedEntry
 }
 
 // NewHasher returns an empty Hasher.
-func NewHasher() *Hasher { return &Hasher{seen: map[types.Resource]entry{}} }
+func NewHasher() *Hasher {
+	return &Hasher{seen: map[types.Resource]entry{}, groups: map[groupKey][]typedEntry{}}
+}
 
 func (h *Hasher) entry(typ resource.Type, r types.Resource) (entry, error) {
 	if e, ok := h.seen[r]; ok {
 		return e, nil
+	}
+	e, err := contentEntry(typ, r)
+	if err != nil {
+		return entry{}, err
+	}
+	h.seen[r] = e
+	return e, nil
+}
+
+// contentEntry hashes r from its content.
+func contentEntry(typ resource.Type, r types.Resource) (entry, error) {
+	if cla, ok := r.(*endpointv3.ClusterLoadAssignment); ok {
+		if h, ok := assignmentHash(cla); ok {
+			return entry{res: r, hash: h, refs: &refs{}}, nil
+		}
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 	if err != nil {
 		return entry{}, err
 	}
 	sum := sha256.Sum256(b)
-	e := entry{res: r, hash: hex.EncodeToString(sum[:12]), refs: referencesOf(typ, r)}
-	h.seen[r] = e
-	return e, nil
+	return entry{res: r, hash: hex.EncodeToString(sum[:12]), refs: referencesOf(typ, r)}, nil
+}
+
+// digestEntry hashes r, of group k.g, from the group's Digest: resources
+// are compared and versioned by type and name, so the Digest itself (with
+// the Node for a node-local group) is the hash.
+func digestEntry(k groupKey, typ resource.Type, r types.Resource) entry {
+	hash := k.g.Digest
+	if k.node != "" {
+		hash += "@" + k.node
+	}
+	return entry{res: r, hash: hash, refs: referencesOf(typ, r)}
+}
+
+// groupEntries hashes and reads every resource of group k.g as seen from
+// Node k.node. It only reads the group, so groups may be read in parallel.
+func groupEntries(k groupKey) ([]typedEntry, error) {
+	g := k.g
+	out := make([]typedEntry, 0, len(g.Clusters)+len(g.Assignments)+len(g.Routes)+len(g.Listeners))
+	var errs []error
+	add := func(typ resource.Type, r types.Resource) {
+		name := cache.GetResourceName(r)
+		if g.Digest != "" && typ != resource.EndpointType {
+			out = append(out, typedEntry{typ, name, digestEntry(k, typ, r)})
+			return
+		}
+		e, err := contentEntry(typ, r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", shortType(typ), name, err))
+			return
+		}
+		out = append(out, typedEntry{typ, name, e})
+	}
+	for _, c := range g.ClustersFor(k.node) {
+		add(resource.ClusterType, c)
+	}
+	for _, a := range g.AssignmentsFor(k.node) {
+		add(resource.EndpointType, a)
+	}
+	for _, r := range g.Routes {
+		add(resource.RouteType, r)
+	}
+	for _, l := range g.Listeners {
+		add(resource.ListenerType, l)
+	}
+	return out, errors.Join(errs...)
+}
+
+// group returns the entries of g as seen from node, reading them unless
+// it has already.
+func (h *Hasher) group(k groupKey) ([]typedEntry, error) {
+	if es, ok := h.groups[k]; ok {
+		return es, nil
+	}
+	es, err := groupEntries(k)
+	if err != nil {
+		return nil, err
+	}
+	h.groups[k] = es
+	return es, nil
 }
 
 // Forget drops everything remembered except what concerns the resources
 // in keep.
 func (h *Hasher) Forget(keep ...*Set) {
-	next := map[types.Resource]entry{}
+	seen := map[types.Resource]entry{}
+	groups := map[groupKey][]typedEntry{}
 	for _, s := range keep {
 		if s == nil {
 			continue
 		}
-		for _, byName := range s.byType {
-			for _, e := range byName {
-				next[e.res] = e
+		for _, e := range s.loose {
+			seen[e.res] = e
+		}
+		for _, k := range s.groups {
+			if es, ok := h.groups[k]; ok {
+				groups[k] = es
 			}
 		}
 	}
-	h.seen = next
+	h.seen, h.groups = seen, groups
 }
 
 // Builder collects resources into a Set.
 type Builder struct {
 	h      *Hasher
 	byType map[resource.Type]map[string]entry
+	groups []groupKey
+	loose  []entry
 	err    error
 }
 
@@ -191,23 +316,30 @@ func (b *Builder) Add(typ resource.Type, rs ...types.Resource) {
 			continue
 		}
 		b.byType[typ][name] = e
+		b.loose = append(b.loose, e)
 	}
 }
 
-// AddGroup adds every resource of g, with the assignments a proxy on node
-// sees.
+// AddGroup adds every resource of g, with the clusters and assignments a
+// proxy on node sees.
 func (b *Builder) AddGroup(g *translate.Group, node string) {
-	for _, c := range g.ClustersFor(node) {
-		b.Add(resource.ClusterType, c)
+	k := keyOf(g, node)
+	es, err := b.h.group(k)
+	b.addGroupEntries(k, es, err)
+}
+
+func (b *Builder) addGroupEntries(k groupKey, es []typedEntry, err error) {
+	if err != nil {
+		b.err = errors.Join(b.err, err)
+		return
 	}
-	for _, a := range g.AssignmentsFor(node) {
-		b.Add(resource.EndpointType, a)
-	}
-	for _, r := range g.Routes {
-		b.Add(resource.RouteType, r)
-	}
-	for _, l := range g.Listeners {
-		b.Add(resource.ListenerType, l)
+	b.groups = append(b.groups, k)
+	for _, e := range es {
+		if _, dup := b.byType[e.typ][e.name]; dup {
+			b.err = errors.Join(b.err, fmt.Errorf("%s %q added twice", shortType(e.typ), e.name))
+			continue
+		}
+		b.byType[e.typ][e.name] = e.entry
 	}
 }
 
@@ -216,9 +348,11 @@ func (b *Builder) Build() (*Set, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	s := &Set{byType: b.byType, versions: map[resource.Type]string{}}
-	for _, t := range Types {
-		s.versions[t] = versionOf(s.byType[t])
+	s := &Set{byType: b.byType, versions: make(map[resource.Type]string, len(Types)), groups: b.groups, loose: b.loose}
+	versions := make([]string, len(Types))
+	parallel.For(len(Types), func(i int) { versions[i] = versionOf(s.byType[Types[i]]) })
+	for i, t := range Types {
+		s.versions[t] = versions[i]
 	}
 	if err := Check(s); err != nil {
 		return nil, err
@@ -265,7 +399,7 @@ func referencesOf(typ resource.Type, r types.Resource) *refs {
 		out.clusters = routeClusters(r.(*routev3.RouteConfiguration), nil)
 	case resource.ListenerType:
 		l := r.(*listenerv3.Listener)
-		if api := l.GetApiListener().GetApiListener(); api != nil {
+		if api := l.GetApiListener().GetApiListener(); api != nil && !out.addEncodedHCM(api) {
 			hcm := &hcmv3.HttpConnectionManager{}
 			if err := api.UnmarshalTo(hcm); err != nil {
 				out.faults = append(out.faults, fmt.Sprintf("API listener is not an HTTP connection manager: %v", err))
@@ -285,6 +419,9 @@ func referencesOf(typ resource.Type, r types.Resource) *refs {
 			case tc == nil:
 				out.faults = append(out.faults, fmt.Sprintf("filter %q has no typed_config", f.GetName()))
 			case tc.MessageIs(&hcmv3.HttpConnectionManager{}):
+				if out.addEncodedHCM(tc) {
+					continue
+				}
 				hcm := &hcmv3.HttpConnectionManager{}
 				if err := tc.UnmarshalTo(hcm); err != nil {
 					out.faults = append(out.faults, err.Error())
@@ -307,6 +444,23 @@ func referencesOf(typ resource.Type, r types.Resource) *refs {
 		}
 	}
 	return out
+}
+
+// addEncodedHCM adds the references of a, when it is an HTTP connection
+// manager that hcmRoutes can read, and reports whether it was.
+func (r *refs) addEncodedHCM(a *anypb.Any) bool {
+	if !a.MessageIs(&hcmv3.HttpConnectionManager{}) {
+		return false
+	}
+	route, lastTyped, ok := hcmRoutes(a.GetValue())
+	if !ok {
+		return false
+	}
+	r.routes = append(r.routes, route)
+	if !lastTyped {
+		r.faults = append(r.faults, "the last HTTP filter must be the router, with typed_config")
+	}
+	return true
 }
 
 func (r *refs) addHCM(hcm *hcmv3.HttpConnectionManager) {
@@ -393,11 +547,43 @@ func Check(s *Set) error {
 
 // FromResult builds the Set a proxy on node (a Node's name, "" when
 // unknown) is served from a translation.
+//
+// The groups h has not read yet are read in parallel.
 func FromResult(r *translate.Result, node string, h *Hasher) (*Set, error) {
 	b := NewBuilder(h)
-	b.AddGroup(r.Shared, node)
-	for _, g := range r.Groups {
-		b.AddGroup(g, node)
+	groups := append([]*translate.Group{r.Shared}, r.Groups...)
+	keys := make([]groupKey, len(groups))
+	entries := make([][]typedEntry, len(groups))
+	errs := make([]error, len(groups))
+	var todo []int
+	for i, g := range groups {
+		keys[i] = keyOf(g, node)
+		if es, ok := b.h.groups[keys[i]]; ok {
+			entries[i] = es
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	parallel.For(len(todo), func(j int) {
+		i := todo[j]
+		entries[i], errs[i] = groupEntries(keys[i])
+	})
+	for _, i := range todo {
+		if errs[i] == nil {
+			b.h.groups[keys[i]] = entries[i]
+		}
+	}
+	sizes := map[resource.Type]int{}
+	for _, es := range entries {
+		for _, e := range es {
+			sizes[e.typ]++
+		}
+	}
+	for t, n := range sizes {
+		b.byType[t] = make(map[string]entry, n)
+	}
+	for i := range groups {
+		b.addGroupEntries(keys[i], entries[i], errs[i])
 	}
 	return b.Build()
 }

@@ -2,7 +2,10 @@ package translate_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
 	metav1 "bosun.dev/gen/bosun/meta/v1"
@@ -96,9 +99,45 @@ func oddInput(data []byte) translate.Input {
 	return in
 }
 
+// sameResources fails t unless a and b hold the same resources, equal in
+// content.
+func sameResources(t *testing.T, what string, a, b *snapshot.Set) {
+	t.Helper()
+	for _, typ := range snapshot.Types {
+		if an, bn := a.Names(typ), b.Names(typ); !slices.Equal(an, bn) {
+			t.Fatalf("%s: %s names %v and %v", what, typ, an, bn)
+		}
+		for _, name := range a.Names(typ) {
+			ra, _ := a.Get(typ, name)
+			rb, _ := b.Get(typ, name)
+			if !proto.Equal(ra, rb) {
+				t.Fatalf("%s: %s %q differs:\n%v\n%v", what, typ, name, ra, rb)
+			}
+		}
+	}
+}
+
+// sameHashSameContent fails t if a resource of a and one of b with the
+// same name and hash differ in content: a proxy would never be sent the
+// change.
+func sameHashSameContent(t *testing.T, a, b *snapshot.Set) {
+	t.Helper()
+	for _, typ := range snapshot.Types {
+		for _, name := range a.Names(typ) {
+			ra, _ := a.Get(typ, name)
+			rb, ok := b.Get(typ, name)
+			if ok && a.Hash(typ, name) == b.Hash(typ, name) && !proto.Equal(ra, rb) {
+				t.Fatalf("%s %q has hash %s for two contents:\n%v\n%v", typ, name, a.Hash(typ, name), ra, rb)
+			}
+		}
+	}
+}
+
 // Whatever the Services and Endpoints, the translation neither panics nor
 // yields a configuration that fails its validators or the consistency
-// check, for any proxy node.
+// check, for any proxy node; translating in parallel gives what
+// translating the Services in turn gives; and two resources of one name
+// and hash have one content.
 func FuzzTranslate(f *testing.F) {
 	for i := 0; i < 64; i++ {
 		seed := make([]byte, 96)
@@ -125,6 +164,24 @@ func FuzzTranslate(f *testing.F) {
 		got, errGot := snapshot.FromResult(cached, "n1", nil)
 		if (errWant == nil) != (errGot == nil) || (errWant == nil && !want.Equal(got)) || fmt.Sprint(res.Problems) != fmt.Sprint(cached.Problems) {
 			t.Fatalf("cached translation differs from a fresh one:\nfresh problems %v\ncached problems %v", res.Problems, cached.Problems)
+		}
+		inTurn := translate.TranslateInTurn(second, translate.Options{})
+		if fmt.Sprint(res.Problems) != fmt.Sprint(inTurn.Problems) {
+			t.Fatalf("parallel translation's problems differ from translating in turn:\nparallel %v\nin turn  %v", res.Problems, inTurn.Problems)
+		}
+		fromFirst := translate.Translate(first, translate.Options{})
+		for _, nodeName := range []string{"", "n1"} {
+			a, errA := snapshot.FromResult(res, nodeName, nil)
+			b, errB := snapshot.FromResult(inTurn, nodeName, nil)
+			c, errC := snapshot.FromResult(fromFirst, nodeName, nil)
+			if errA != nil || errB != nil || errC != nil {
+				t.Fatalf("node %q: %v; %v; %v", nodeName, errA, errB, errC)
+			}
+			sameResources(t, "parallel and in turn", a, b)
+			if !a.Equal(b) {
+				t.Fatal("parallel and in-turn translations have different versions")
+			}
+			sameHashSameContent(t, a, c)
 		}
 		for _, nodeName := range []string{"", "n1", "n2", "ghost"} {
 			b := snapshot.NewBuilder(nil)

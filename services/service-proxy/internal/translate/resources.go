@@ -2,6 +2,7 @@ package translate
 
 import (
 	"cmp"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"slices"
@@ -117,6 +118,7 @@ type backend struct {
 	port uint32
 	node string
 	loc  locality
+	tier uint32
 }
 
 // assignment is the ClusterLoadAssignment of one service port: the ready
@@ -127,7 +129,11 @@ type backend struct {
 // internalTrafficPolicy Local only localNode's endpoints are listed.
 func assignment(name string, port *corev1.ServicePort, ep *corev1.Endpoints, nodes map[string]*corev1.Node, o serviceOptions, localNode string) *endpointv3.ClusterLoadAssignment {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: name}
-	seen := map[string]bool{}
+	type hostPort struct {
+		ip   string
+		port uint32
+	}
+	var seen map[hostPort]bool
 	var backends []backend
 	for _, ss := range ep.GetSubsets() {
 		var target uint32
@@ -144,11 +150,15 @@ func assignment(name string, port *corev1.ServicePort, ep *corev1.Endpoints, nod
 		if o.publishNotReady {
 			addrs = append(slices.Clip(addrs), ss.GetNotReadyAddresses()...)
 		}
+		if seen == nil {
+			seen = make(map[hostPort]bool, len(addrs))
+			backends = make([]backend, 0, len(addrs))
+		}
 		for _, a := range addrs {
 			if net.ParseIP(a.GetIp()) == nil {
 				continue
 			}
-			key := net.JoinHostPort(a.GetIp(), strconv.Itoa(int(target)))
+			key := hostPort{a.GetIp(), target}
 			if seen[key] {
 				continue
 			}
@@ -172,44 +182,53 @@ func assignment(name string, port *corev1.ServicePort, ep *corev1.Endpoints, nod
 	if o.internalLocalOnly {
 		backends = slices.DeleteFunc(backends, func(b backend) bool { return localNode == "" || b.node != localNode })
 	}
-	type lkey struct {
-		tier uint32
-		loc  locality
+	for i := range backends {
+		backends[i].tier = tier(backends[i])
 	}
-	groups := map[lkey][]backend{}
-	for _, b := range backends {
-		k := lkey{tier(b), b.loc}
-		groups[k] = append(groups[k], b)
-	}
-	keys := make([]lkey, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b lkey) int {
-		return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(a.loc.region, b.loc.region), cmp.Compare(a.loc.zone, b.loc.zone))
+	// Sorted by tier, locality and address, the backends of one locality
+	// are next to each other.
+	slices.SortFunc(backends, func(a, b backend) int {
+		return cmp.Or(cmp.Compare(a.tier, b.tier), cmp.Compare(a.loc.region, b.loc.region), cmp.Compare(a.loc.zone, b.loc.zone),
+			cmp.Compare(a.ip, b.ip), cmp.Compare(a.port, b.port))
 	})
+	// The messages of every endpoint, allocated together.
+	n := len(backends)
+	lbEndpoints := make([]endpointv3.LbEndpoint, n)
+	hosts := make([]endpointv3.LbEndpoint_Endpoint, n)
+	endpoints := make([]endpointv3.Endpoint, n)
+	addresses := make([]corev3.Address, n)
+	socketAddrs := make([]corev3.Address_SocketAddress, n)
+	sockets := make([]corev3.SocketAddress, n)
+	portValues := make([]corev3.SocketAddress_PortValue, n)
 	// Priorities must run 0, 1, 2... without gaps.
-	priority := map[uint32]uint32{}
-	for _, k := range keys {
-		if _, ok := priority[k.tier]; !ok {
-			priority[k.tier] = uint32(len(priority))
+	var priority uint32
+	for start := 0; start < n; {
+		b := backends[start]
+		end := start + 1
+		for end < n && backends[end].tier == b.tier && backends[end].loc == b.loc {
+			end++
 		}
-	}
-	for _, k := range keys {
-		bs := groups[k]
-		slices.SortFunc(bs, func(a, b backend) int { return cmp.Or(cmp.Compare(a.ip, b.ip), cmp.Compare(a.port, b.port)) })
+		if start > 0 && backends[start-1].tier != b.tier {
+			priority++
+		}
 		lle := &endpointv3.LocalityLbEndpoints{
-			Locality:            &corev3.Locality{Region: k.loc.region, Zone: k.loc.zone},
-			LoadBalancingWeight: wrapperspb.UInt32(uint32(len(bs))),
-			Priority:            priority[k.tier],
+			Locality:            &corev3.Locality{Region: b.loc.region, Zone: b.loc.zone},
+			LoadBalancingWeight: wrapperspb.UInt32(uint32(end - start)),
+			Priority:            priority,
+			LbEndpoints:         make([]*endpointv3.LbEndpoint, 0, end-start),
 		}
-		for _, b := range bs {
-			lle.LbEndpoints = append(lle.LbEndpoints, &endpointv3.LbEndpoint{
-				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: socketAddress(b.ip, b.port)}},
-				HealthStatus:   corev3.HealthStatus_HEALTHY,
-			})
+		for i := start; i < end; i++ {
+			portValues[i].PortValue = backends[i].port
+			sockets[i].Address, sockets[i].PortSpecifier = backends[i].ip, &portValues[i]
+			socketAddrs[i].SocketAddress = &sockets[i]
+			addresses[i].Address = &socketAddrs[i]
+			endpoints[i].Address = &addresses[i]
+			hosts[i].Endpoint = &endpoints[i]
+			lbEndpoints[i].HostIdentifier, lbEndpoints[i].HealthStatus = &hosts[i], corev3.HealthStatus_HEALTHY
+			lle.LbEndpoints = append(lle.LbEndpoints, &lbEndpoints[i])
 		}
 		cla.Endpoints = append(cla.Endpoints, lle)
+		start = end
 	}
 	return cla
 }
@@ -272,6 +291,8 @@ func routeConfig(resName, name, ns, clusterDomain string, o serviceOptions, sp s
 	}
 }
 
+// httpConnectionManager routes by the route configuration routeName. It
+// is the definition of what packedHCM encodes.
 func httpConnectionManager(statPrefix, routeName string) *hcmv3.HttpConnectionManager {
 	return &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
@@ -279,10 +300,15 @@ func httpConnectionManager(statPrefix, routeName string) *hcmv3.HttpConnectionMa
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: adsSource(), RouteConfigName: routeName,
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{{
-			Name:       wellknown.Router,
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
-		}},
+		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+	}
+}
+
+// routerFilter is the last HTTP filter of every connection manager.
+func routerFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       wellknown.Router,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
 	}
 }
 
@@ -291,7 +317,7 @@ func httpConnectionManager(statPrefix, routeName string) *hcmv3.HttpConnectionMa
 func apiListener(name, routeName string) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:        name,
-		ApiListener: &listenerv3.ApiListener{ApiListener: mustAny(httpConnectionManager(name, routeName))},
+		ApiListener: &listenerv3.ApiListener{ApiListener: packedHCM(name, routeName)},
 	}
 }
 
@@ -309,7 +335,7 @@ func networkFilterChain(sp servedPort, clusterName, statPrefix, routeName string
 	}
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name:       wellknown.HTTPConnectionManager,
-		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(httpConnectionManager(statPrefix, routeName))},
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: packedHCM(statPrefix, routeName)},
 	}}}
 }
 
@@ -360,9 +386,10 @@ func ingress(sp servedPort, port uint32, address, clusterName string, o serviceO
 // sharedGroup is the virtual_outbound listener, where connections to
 // service addresses are redirected (iptables REDIRECT), and the passthrough
 // cluster that carries connections to any other address on unchanged.
-func sharedGroup(opts Options) *Group {
+func sharedGroup(opts Options, seed []byte) *Group {
 	return &Group{
-		Key: "",
+		Key:    "",
+		Digest: hex.EncodeToString(seed[:16]),
 		Clusters: []*clusterv3.Cluster{{
 			Name:                 PassthroughCluster,
 			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST},

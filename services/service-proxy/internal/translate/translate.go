@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -17,6 +18,7 @@ import (
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
 	"bosun.dev/pkg/api"
+	"bosun.dev/services/service-proxy/internal/parallel"
 )
 
 // Input is the cluster state the proxy configuration is made from. Objects
@@ -74,7 +76,16 @@ func (p Problem) String() string {
 // Service can be left out without breaking the rest.
 type Group struct {
 	// Key is namespace/name.
-	Key          string
+	Key string
+	// Digest sums up everything the group's clusters, route
+	// configurations and listeners are made from: the Service's name,
+	// namespace, annotations and spec, the Options and the build of the
+	// service-proxy. Two groups with the same Digest have the same
+	// content in every cluster (as seen from the same node), route
+	// configuration and listener they share a name with; assignments,
+	// which come from the Endpoints and Nodes too, are not covered. Empty
+	// when unknown.
+	Digest       string
 	Clusters     []*clusterv3.Cluster
 	Assignments  []*endpointv3.ClusterLoadAssignment
 	Routes       []*routev3.RouteConfiguration
@@ -149,19 +160,76 @@ type Cache struct {
 	opts     Options
 }
 
+// cacheEntry is the translation of one Service. An entry with svc set was
+// translated unobstructed, as if no other Service held anything, and may be
+// reused while the Service wants nothing another one holds.
 type cacheEntry struct {
 	svc      *corev1.Service
 	ep       *corev1.Endpoints
 	group    *Group
 	problems []Problem
-	claims   claimSet
+	// wants is everything the translation depends on holding: its
+	// addresses and ingress ports even when the group was left out, its
+	// resource names when it was not. claims is what it holds.
+	wants, claims claimSet
 }
 
 // Translate turns in into Envoy resources, reusing what it can from the
 // previous call.
+//
+// Services are translated in parallel, each as if it were alone; then,
+// oldest first, each claims its cluster-IP addresses, ingress ports and
+// resource names. The rare Service that wants something an older one holds
+// is translated again, alone, against what is held, so the result is the
+// one of translating every Service in turn.
 func (c *Cache) Translate(in Input, opts Options) *Result {
+	t, services, eps := prepare(in, opts)
+	if nk := nodesKey(t.nodes); nk != c.nodesKey || t.opts != c.opts || c.entries == nil {
+		c.entries, c.nodesKey, c.opts = map[string]*cacheEntry{}, nk, t.opts
+	}
+	res := &Result{Shared: sharedGroup(t.opts, t.seed)}
+	keys := make([]string, len(services))
+	found := make([]*cacheEntry, len(services))
+	var todo []int
+	for i, svc := range services {
+		keys[i] = api.KeyOf(svc)
+		if e := c.entries[keys[i]]; e != nil && e.svc == svc && e.ep == eps[keys[i]] {
+			found[i] = e
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	parallel.For(len(todo), func(j int) {
+		i := todo[j]
+		found[i] = t.service(services[i], eps[keys[i]], nil)
+	})
+
+	t.claim(claimSet{names: groupNames(res.Shared)}, "(shared)")
+	entries := make(map[string]*cacheEntry, len(services))
+	for i, svc := range services {
+		e := found[i]
+		if !t.free(e.wants) {
+			// Another Service holds part of it: translate it against what
+			// is held, and do not keep the result.
+			e = t.service(svc, eps[keys[i]], t.held)
+			e.svc = nil
+		}
+		t.claim(e.claims, keys[i])
+		entries[keys[i]] = e
+		res.Problems = append(res.Problems, e.problems...)
+		if e.group != nil {
+			res.Groups = append(res.Groups, e.group)
+		}
+	}
+	c.entries = entries
+	slices.SortFunc(res.Groups, func(a, b *Group) int { return cmp.Compare(a.Key, b.Key) })
+	return res
+}
+
+// prepare indexes in: it returns a translator for it, its Services that
+// have a name and namespace, oldest first, and its Endpoints by key.
+func prepare(in Input, opts Options) (*translator, []*corev1.Service, map[string]*corev1.Endpoints) {
 	opts = opts.withDefaults()
-	res := &Result{Shared: sharedGroup(opts)}
 	eps := make(map[string]*corev1.Endpoints, len(in.Endpoints))
 	for _, e := range in.Endpoints {
 		if e != nil && e.GetMetadata() != nil {
@@ -174,49 +242,29 @@ func (c *Cache) Translate(in Input, opts Options) *Result {
 			nodes[n.GetMetadata().GetName()] = n
 		}
 	}
-	if nk := nodesKey(nodes); nk != c.nodesKey || opts != c.opts || c.entries == nil {
-		c.entries, c.nodesKey, c.opts = map[string]*cacheEntry{}, nk, opts
+	type aged struct {
+		svc     *corev1.Service
+		created time.Time
+		key     string
 	}
-	services := make([]*corev1.Service, 0, len(in.Services))
+	byAge := make([]aged, 0, len(in.Services))
 	for _, s := range in.Services {
 		if s != nil && s.GetMetadata().GetName() != "" && s.GetMetadata().GetNamespace() != "" {
-			services = append(services, s)
+			byAge = append(byAge, aged{s, s.GetMetadata().GetCreationTimestamp().AsTime(), api.KeyOf(s)})
 		}
 	}
 	// Oldest first, so that a Service created later cannot take a bound
 	// address or ingress port from one that already has it.
-	slices.SortStableFunc(services, func(a, b *corev1.Service) int {
-		ta, tb := a.GetMetadata().GetCreationTimestamp().AsTime(), b.GetMetadata().GetCreationTimestamp().AsTime()
-		if c := ta.Compare(tb); c != 0 {
-			return c
-		}
-		return cmp.Compare(api.KeyOf(a), api.KeyOf(b))
+	slices.SortStableFunc(byAge, func(a, b aged) int {
+		return cmp.Or(a.created.Compare(b.created), cmp.Compare(a.key, b.key))
 	})
-	t := &translator{opts: opts, nodes: nodes, held: map[string]string{}}
-	t.claim(claimSet{names: groupNames(res.Shared)}, "(shared)")
-	entries := make(map[string]*cacheEntry, len(services))
-	for _, svc := range services {
-		key := api.KeyOf(svc)
-		ep := eps[key]
-		e := c.entries[key]
-		if e == nil || e.svc != svc || e.ep != ep || !t.free(e.claims) {
-			g, problems, claims, clean := t.service(svc, ep)
-			e = &cacheEntry{svc: svc, ep: ep, group: g, problems: problems, claims: claims}
-			if !clean {
-				// Its translation depends on other Services: redo it next time.
-				e.svc = nil
-			}
-		}
-		t.claim(e.claims, key)
-		entries[key] = e
-		res.Problems = append(res.Problems, e.problems...)
-		if e.group != nil {
-			res.Groups = append(res.Groups, e.group)
-		}
+	services := make([]*corev1.Service, len(byAge))
+	for i, a := range byAge {
+		services[i] = a.svc
 	}
-	c.entries = entries
-	slices.SortFunc(res.Groups, func(a, b *Group) int { return cmp.Compare(a.Key, b.Key) })
-	return res
+	// Most Services hold five names and an address per port.
+	t := &translator{opts: opts, nodes: nodes, seed: digestSeed(opts), held: make(map[holding]string, 8*len(services))}
+	return t, services, eps
 }
 
 // nodesKey sums up what translation reads of the Nodes: their localities.
@@ -239,17 +287,17 @@ type claimSet struct {
 
 func (t *translator) free(c claimSet) bool {
 	for _, n := range c.names {
-		if _, taken := t.held["name/"+n]; taken {
+		if _, taken := t.held[holding{name: n}]; taken {
 			return false
 		}
 	}
 	for _, a := range c.addrs {
-		if _, taken := t.held["addr/"+a]; taken {
+		if _, taken := t.held[holding{addr: a}]; taken {
 			return false
 		}
 	}
 	for _, p := range c.ingress {
-		if _, taken := t.held[ingressKey(p)]; taken {
+		if _, taken := t.held[holding{ingress: p}]; taken {
 			return false
 		}
 	}
@@ -258,25 +306,32 @@ func (t *translator) free(c claimSet) bool {
 
 func (t *translator) claim(c claimSet, key string) {
 	for _, n := range c.names {
-		t.held["name/"+n] = key
+		t.held[holding{name: n}] = key
 	}
 	for _, a := range c.addrs {
-		t.held["addr/"+a] = key
+		t.held[holding{addr: a}] = key
 	}
 	for _, p := range c.ingress {
-		t.held[ingressKey(p)] = key
+		t.held[holding{ingress: p}] = key
 	}
 }
 
-func ingressKey(p uint32) string { return "ingress/" + strconv.Itoa(int(p)) }
+// holding is one thing a Service may hold: a resource name, an address or
+// an ingress port; exactly one field is set.
+type holding struct {
+	name, addr string
+	ingress    uint32
+}
 
 type translator struct {
 	opts  Options
 	nodes map[string]*corev1.Node
+	// seed starts every group's Digest: the build and the options.
+	seed []byte
 	// held records which Service holds each resource name, cluster-IP
 	// address and ingress port, so that no two Services ask one Envoy for
 	// the same.
-	held map[string]string
+	held map[holding]string
 }
 
 // servedPort is one service port that is proxied.
@@ -286,18 +341,20 @@ type servedPort struct {
 	protocol Protocol
 }
 
-// service translates one Service with its Endpoints (nil when none). It
-// returns what the Service would hold, for the caller to claim, and whether
-// the translation is clean: nothing was refused because another Service
-// holds it.
-func (t *translator) service(svc *corev1.Service, ep *corev1.Endpoints) (g *Group, problems []Problem, claims claimSet, clean bool) {
+// service translates one Service with its Endpoints (nil when none),
+// refusing what held (which may be nil) says another Service holds. It
+// only reads t, so that Services may be translated in parallel with a nil
+// held.
+func (t *translator) service(svc *corev1.Service, ep *corev1.Endpoints, held map[holding]string) *cacheEntry {
+	e := &cacheEntry{svc: svc, ep: ep}
 	key := api.KeyOf(svc)
 	obj := "Service " + key
-	clean = true
-	problem := func(field, msg string) { problems = append(problems, Problem{Object: obj, Field: field, Message: msg}) }
+	problem := func(field, msg string) {
+		e.problems = append(e.problems, Problem{Object: obj, Field: field, Message: msg})
+	}
 	if svc.GetSpec().GetType() == "ExternalName" {
 		problem("spec.type", "ExternalName services are resolved by DNS, not proxied")
-		return nil, problems, claimSet{}, true
+		return e
 	}
 	o := parseServiceOptions(svc, problem)
 	name, ns := svc.GetMetadata().GetName(), svc.GetMetadata().GetNamespace()
@@ -324,10 +381,10 @@ func (t *translator) service(svc *corev1.Service, ep *corev1.Endpoints) (g *Grou
 	}
 	if len(ports) == 0 {
 		problem("spec.ports", "no TCP port to proxy")
-		return nil, problems, claimSet{}, true
+		return e
 	}
 
-	g = &Group{Key: key, nodeLocal: o.preferLocal || o.internalLocalOnly || o.externalLocalPolicy}
+	g := &Group{Key: key, Digest: t.digest(svc), nodeLocal: o.preferLocal || o.internalLocalOnly || o.externalLocalPolicy}
 	edsName := func(cluster, node string) string {
 		if g.nodeLocal {
 			return LocalAssignmentName(cluster, node)
@@ -339,6 +396,7 @@ func (t *translator) service(svc *corev1.Service, ep *corev1.Endpoints) (g *Grou
 	localOnly := o
 	localOnly.preferLocal, localOnly.internalLocalOnly = false, true
 	var ingressLocal []servedPort
+	var claims claimSet
 	ownPorts := map[uint32]bool{}
 	for i, sp := range ports {
 		g.Clusters = append(g.Clusters, cluster(sp, edsName(sp.name, ""), o))
@@ -350,9 +408,9 @@ func (t *translator) service(svc *corev1.Service, ep *corev1.Endpoints) (g *Grou
 		}
 		if !o.headless && o.clusterIP != "" && net.ParseIP(o.clusterIP) != nil {
 			addr := net.JoinHostPort(o.clusterIP, strconv.Itoa(int(sp.port.GetPort())))
-			if holder, taken := t.held["addr/"+addr]; taken {
+			e.wants.addrs = append(e.wants.addrs, addr)
+			if holder, taken := held[holding{addr: addr}]; taken {
 				problem(fmt.Sprintf("spec.ports[%d]", i), fmt.Sprintf("address %s is already served for Service %s", addr, holder))
-				clean = false
 			} else {
 				g.Listeners = append(g.Listeners, boundListener(sp, o.clusterIP))
 				claims.addrs = append(claims.addrs, addr)
@@ -363,10 +421,10 @@ func (t *translator) service(svc *corev1.Service, ep *corev1.Endpoints) (g *Grou
 			if port == 0 && svc.GetSpec().GetType() == "LoadBalancer" {
 				port = uint32(sp.port.GetPort())
 			}
-			holder, taken := t.held[ingressKey(port)]
-			if taken {
-				clean = false
+			if port != 0 && !ownPorts[port] {
+				e.wants.ingress = append(e.wants.ingress, port)
 			}
+			holder, taken := held[holding{ingress: port}]
 			if ownPorts[port] {
 				holder, taken = key, true
 			}
@@ -410,16 +468,18 @@ func (t *translator) service(svc *corev1.Service, ep *corev1.Endpoints) (g *Grou
 	}
 	if err := ValidateGroup(g); err != nil {
 		problem("", "left out: "+err.Error())
-		return nil, problems, claimSet{}, clean
+		return e
 	}
 	claims.names = groupNames(g)
+	e.wants.names = claims.names
 	for _, n := range claims.names {
-		if holder, taken := t.held["name/"+n]; taken {
+		if holder, taken := held[holding{name: n}]; taken {
 			problem("metadata.name", fmt.Sprintf("left out: resource %s is already Service %s's", n, holder))
-			return nil, problems, claimSet{}, false
+			return e
 		}
 	}
-	return g, problems, claims, clean
+	e.group, e.claims = g, claims
+	return e
 }
 
 // groupNames lists the resources of g as "kind/name".
