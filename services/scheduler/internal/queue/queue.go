@@ -362,6 +362,15 @@ func (q *Queue) Run(stop <-chan struct{}) {
 	}
 }
 
+// Open lets Pop hand out pods again after Close: a scheduler that lost
+// leadership closes its queue and opens it when it leads again. The pods
+// waiting in it stay.
+func (q *Queue) Open() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = false
+}
+
 // Close wakes Pop with ErrClosed.
 func (q *Queue) Close() {
 	q.mu.Lock()

@@ -126,15 +126,18 @@ func TestLeaderFailoverBindsEveryPodOnce(t *testing.T) {
 		return nil
 	})
 	a.cut.Store(true)
-	select {
-	case err := <-a.done:
-		if err == nil {
-			t.Fatal("the cut-off leader's Run returned nil; want the lost-leadership error")
+	eventually(t, 30*time.Second, func() error {
+		select {
+		case err := <-a.done:
+			a.done <- err // for the cleanup
+			t.Fatalf("the cut-off leader stopped instead of standing again: %v", err)
+		default:
 		}
-		a.done <- err // for the cleanup
-	case <-time.After(30 * time.Second):
-		t.Fatal("the cut-off leader did not step down")
-	}
+		if a.s.Leading() {
+			return fmt.Errorf("the cut-off leader has not stepped down")
+		}
+		return nil
+	})
 	<-created
 	eventually(t, 60*time.Second, func() error {
 		select {
@@ -183,6 +186,27 @@ func TestLeaderFailoverBindsEveryPodOnce(t *testing.T) {
 	if byReplica["a"] == 0 || byReplica["b"] == 0 {
 		t.Fatalf("binds by replica %v; want both to have bound pods", byReplica)
 	}
+	log.mu.Unlock()
+
+	// The deposed leader stood for election again: once it can reach the
+	// apiserver and the other replica is gone, it leads and binds anew.
+	a.cut.Store(false)
+	b.cancel()
+	err := <-b.done
+	b.done <- err // for the cleanup
+	for i := 0; i < 20; i++ {
+		c.addPod(fmt.Sprintf("q%02d", i), requests("10m", "10Mi"))
+	}
+	eventually(t, 60*time.Second, func() error {
+		if !a.s.Leading() {
+			return fmt.Errorf("the first replica does not lead again")
+		}
+		if n := c.boundCount(ctx); n != total+20 {
+			return fmt.Errorf("%d of %d pods bound", n, total+20)
+		}
+		return nil
+	})
+	log.mu.Lock()
 }
 
 func (c *cluster) boundCount(ctx context.Context) int {

@@ -231,9 +231,12 @@ func (s *Scheduler) Cache() *cache.Cache { return s.cache }
 func (s *Scheduler) Queue() *queue.Queue { return s.queue }
 
 // Run starts the informers, waits for their caches, and schedules until ctx
-// ends (with leader election: while this replica leads). It returns nil
-// when ctx ends, and an error when leadership was lost: the process should
-// exit and start again as a standby, as kube-scheduler does.
+// ends (with leader election: while this replica leads). A replica that
+// loses leadership (an apiserver restart longer than the renew deadline
+// will do it) waits for its binds in flight, which the apiserver's
+// compare-and-set keeps from binding twice, and stands for election again,
+// as the controller and the health-checker do; its informers keep its
+// cache current meanwhile. It returns nil when ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -254,7 +257,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.schedule(ctx)
 		return nil
 	}
-	var lost bool
 	el, err := leaderelection.New(leaderelection.Config{
 		Conn: s.cfg.Conn, Lock: leaderelection.Lock{Namespace: le.Namespace, Name: le.Name}, Identity: le.Identity,
 		LeaseDuration: le.LeaseDuration, RenewDeadline: le.RenewDeadline, RetryPeriod: le.RetryPeriod,
@@ -266,8 +268,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			},
 			OnStoppedLeading: func() {
 				if ctx.Err() == nil {
-					lost = true
-					cancel()
+					s.log.Warn("lost leadership; standing for election again")
 				}
 			},
 		},
@@ -275,13 +276,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := el.Run(ctx); err != nil {
-		return err
-	}
-	if lost {
-		return errors.New("scheduler: lost leadership")
-	}
-	return nil
+	return el.Run(ctx)
 }
 
 // schedule runs scheduling cycles until ctx ends, then waits for the
@@ -295,6 +290,7 @@ func (s *Scheduler) schedule(ctx context.Context) {
 	}()
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	s.queue.Open() // closed when an earlier term ended
 	go func() { defer close(done); s.queue.Run(stop) }()
 	go func() { <-ctx.Done(); close(stop) }()
 	for {
