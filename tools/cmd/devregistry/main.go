@@ -150,9 +150,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 var HelloService = images.Service{
 	Name:        "hello",
 	Dir:         "examples/hello",
-	Package:     "main.go",
-	Description: "Bosun demo app: answers on :5000 with its version and host name",
-	Ports:       []int{5000},
+	Package:     ".",
+	Description: "Bosun demo app: answers on :5000 (HTTP) and :50051 (gRPC) with its version and host name",
+	Ports:       []int{5000, 50051},
 }
 
 // BuildAndPush builds one hello image per version and pushes it to the
@@ -188,8 +188,8 @@ func HelloImage(ctx context.Context, root, version, bin string) (v1.Image, error
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags", "-s -w -X main.version="+version, "-o", bin, HelloService.Package)
 	cmd.Dir = filepath.Join(root, HelloService.Dir)
-	// examples/hello is a single standard-library program outside the
-	// workspace's modules.
+	// examples/hello is a module of its own, built on its own go.sum
+	// whether or not the workspace lists it.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GO111MODULE=on", "GOFLAGS=")
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build examples/hello (%s): %w\n%s", version, err, output)

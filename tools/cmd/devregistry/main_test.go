@@ -100,8 +100,10 @@ func TestBuildAndPush(t *testing.T) {
 		if cf.Config.User != "65532:65532" || cf.Config.Labels[images.LabelVersion] != v {
 			t.Errorf("%s: user %q, version label %q", v, cf.Config.User, cf.Config.Labels[images.LabelVersion])
 		}
-		if _, ok := cf.Config.ExposedPorts["5000/tcp"]; !ok {
-			t.Errorf("%s: exposed ports %v, want 5000/tcp", v, cf.Config.ExposedPorts)
+		for _, p := range []string{"5000/tcp", "50051/tcp"} {
+			if _, ok := cf.Config.ExposedPorts[p]; !ok {
+				t.Errorf("%s: exposed ports %v, want %s", v, cf.Config.ExposedPorts, p)
+			}
 		}
 		layers, err := img.Layers()
 		if err != nil {
@@ -154,7 +156,7 @@ func serveOnce(t *testing.T, bin string) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "-listen", addr)
+	cmd := exec.Command(bin, "-listen", addr, "-grpc-listen", "127.0.0.1:0")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
