@@ -1,18 +1,29 @@
 // Package multinode runs a Bosun cluster of real processes on one machine
-// for fault tests: the apiserver (--insecure, embedded etcd in a temporary
-// directory), the scheduler, the controller, the health-checker with their
-// default timings, one private containerd, and several node-agents sharing
-// it. Each node-agent is a node of its own: its own containerd namespace,
-// root directory (sandboxes, network namespaces, IPAM leases), CNI bridge,
-// pod CIDR and listen port. The pod image is built in-process from
-// internal/podapp and served by an in-process registry on loopback.
+// for fault tests: an etcd cluster (one member, or three), the apiserver
+// (--insecure, on that etcd), the scheduler, the controller and the
+// health-checker with their default timings (one replica each, or more,
+// electing leaders), one private containerd, and several node-agents
+// sharing it. Each node is a network namespace of its own joined to a
+// bridge on the host by a veth (network.go), with its own address, pod
+// CIDR, containerd namespace, root directory (sandboxes, pod network
+// namespaces, IPAM leases) and pods' bridge; the host and the other nodes
+// route its pod CIDR via its address, so the test process reaches every
+// pod. The apiserver and the registry listen on the host's address on that
+// bridge. The pod image is built in-process from internal/podapp.
+//
+// Faults: Node.Kill, Node.Pause, Node.Partition; KillAPIServer and
+// RestartAPIServer; EtcdMember.Kill; the Control processes' Kill.
+// Robustness checks (robustness.go) for every scenario: RecordWatches then
+// WatchRecorder.Check compares the watch streams with etcd's history;
+// CheckFinalState compares the runtime with the API.
 //
 // Everything started is stopped and removed when the test ends: processes
 // by PID, pods (deleted while their node-agents run, so that the agents
 // remove containers, network namespaces, IPAM leases and masquerade rules
 // themselves), then whatever a failed test left: containerd namespaces,
-// network namespaces, CNI result caches, iptables chains, bridges, mounts
-// and directories.
+// pod network namespaces, CNI result caches, iptables chains, bridges,
+// mounts, cgroups, and the nodes' network namespaces, veths, host routes
+// and the host bridge.
 package multinode
 
 import (
@@ -67,9 +78,9 @@ func Require(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root to run containerd and CNI (run the tests as root, as .ci/run does)")
 	}
-	for _, bin := range []string{"containerd", "runc", "iptables", "ip"} {
+	for _, bin := range []string{"containerd", "runc", "iptables", "ip", "nsenter"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s is not installed (apt-get install containerd runc containernetworking-plugins iptables iproute2)", bin)
+			t.Skipf("skipping: %s is not installed (apt-get install containerd runc containernetworking-plugins iptables iproute2 util-linux)", bin)
 		}
 	}
 	for _, p := range []string{"bridge", "host-local", "portmap", "loopback"} {
@@ -95,6 +106,11 @@ type Cluster struct {
 	Image string
 	// Nodes are the node-agents, in the order they were added.
 	Nodes []*Node
+	// Etcd are the members of the etcd cluster the apiserver uses.
+	Etcd []*EtcdMember
+	// Control are the control-plane processes by service (scheduler,
+	// controller, health-checker), in the order they were started.
+	Control map[string][]*Process
 
 	t          *testing.T
 	dir        string
@@ -102,21 +118,38 @@ type Cluster struct {
 	registry   string
 	agentBin   string
 	controlBin map[string]string
+	apiserver  *Process
+	apiArgs    []string
+	restartAPI func()
+
+	// The cluster's network (network.go).
+	hostBridge string
+	hostIP     netip.Addr
+	nodeNet    netip.Prefix
+	nextNodeIP netip.Addr
 }
 
-// Node is one node-agent with its own containerd namespace, root
-// directory, bridge, pod CIDR and port.
+// Node is one node-agent in a network namespace of its own, with its own
+// address, containerd namespace, root directory, pods' bridge, pod CIDR.
 type Node struct {
-	Name      string
+	Name string
+	// Namespace is the node's containerd namespace.
 	Namespace string
-	Bridge    string
-	PodCIDR   string
-	RootDir   string
-	Listen    string
-	c         *Cluster
-	args      []string
-	proc      *Process
-	procs     []*Process // every start, for the cleanup
+	// Bridge is the pods' bridge, inside the node's network namespace.
+	Bridge  string
+	PodCIDR string
+	RootDir string
+	// Listen is the node-agent's address: the node's IP and a port.
+	Listen string
+	// NetworkNamespace is the name of the node's network namespace
+	// (/run/netns/NAME); IP is its address on the cluster's network.
+	NetworkNamespace string
+	IP               string
+	hostVeth         string
+	c                *Cluster
+	args             []string
+	proc             *Process
+	procs            []*Process // every start, for the cleanup
 }
 
 func randomHex(n int) string {
@@ -125,18 +158,39 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// Start builds the binaries and starts the apiserver, containerd, the
-// registry with the pod image, the scheduler, the controller and the
+// Layout is the shape of the cluster StartLayout starts.
+type Layout struct {
+	// Nodes is the number of nodes.
+	Nodes int
+	// EtcdMembers is the size of the etcd cluster (default 1).
+	EtcdMembers int
+	// Replicas is how many replicas of the scheduler, the controller and
+	// the health-checker run (default 1); they elect leaders.
+	Replicas int
+}
+
+// Start builds the binaries and starts etcd, the apiserver, containerd,
+// the registry with the pod image, the scheduler, the controller and the
 // health-checker (default timings), then nodes node-agents, and waits
 // until every node is Ready.
 func Start(t *testing.T, nodes int) *Cluster {
 	t.Helper()
+	return StartLayout(t, Layout{Nodes: nodes})
+}
+
+// StartLayout is Start for a cluster of the given layout.
+func StartLayout(t *testing.T, l Layout) *Cluster {
+	t.Helper()
 	Require(t)
+	if l.Nodes < 0 || l.EtcdMembers < 0 || l.Replicas < 0 {
+		t.Fatalf("invalid cluster layout %+v: negative count", l)
+	}
+	l.EtcdMembers, l.Replicas = max(l.EtcdMembers, 1), max(l.Replicas, 1)
 	dir, err := os.MkdirTemp("", "bosun-multinode-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, dir: dir, controlBin: map[string]string{}}
+	c := &Cluster{t: t, dir: dir, controlBin: map[string]string{}, Control: map[string][]*Process{}}
 	t.Cleanup(func() { removeDir(t, dir) })
 
 	var wg sync.WaitGroup
@@ -153,13 +207,17 @@ func Start(t *testing.T, nodes int) *Cluster {
 	}
 	c.agentBin = c.controlBin["node-agent"]
 
+	c.startNetwork(t)
+	c.startEtcd(t, l.EtcdMembers)
 	c.startAPIServer(t)
 	c.startContainerd(t)
 	c.startRegistry(t, podapp)
 	for _, svc := range []string{"scheduler", "controller", "health-checker"} {
-		c.startControl(t, svc)
+		for i := 0; i < l.Replicas; i++ {
+			c.startControl(t, svc)
+		}
 	}
-	for i := 0; i < nodes; i++ {
+	for i := 0; i < l.Nodes; i++ {
 		c.AddNode(t, fmt.Sprintf("node-%d", i+1))
 	}
 	for _, n := range c.Nodes {
@@ -175,33 +233,90 @@ func Start(t *testing.T, nodes int) *Cluster {
 
 func (c *Cluster) startAPIServer(t *testing.T) {
 	t.Helper()
-	c.Addr = harness.FreePort(t)
-	p := StartProcess(t, "apiserver", exec.Command(c.controlBin["apiserver"], "--data-dir", filepath.Join(c.dir, "etcd"),
-		"--insecure", "--listen", c.Addr, "--http-listen", "", "--log-level", "warn"))
-	t.Cleanup(func() { p.Stop() })
+	c.Addr = freePortOn(t, c.hostIP)
+	c.apiArgs = []string{"--insecure", "--listen", c.Addr, "--http-listen", "", "--log-level", "warn"}
+	if len(c.Etcd) > 0 {
+		// No compaction: the watch checks compare with etcd's whole history.
+		c.apiArgs = append(c.apiArgs, "--etcd-endpoints", strings.Join(c.EtcdEndpoints(), ","), "--compaction-interval", "0")
+	} else {
+		c.apiArgs = append(c.apiArgs, "--data-dir", filepath.Join(c.dir, "etcd"))
+	}
+	var procs []*Process
+	t.Cleanup(func() {
+		for _, p := range procs {
+			p.Stop()
+			p.logOnFailure(t)
+		}
+	})
+	c.apiserver = launch(t, "apiserver", exec.Command(c.controlBin["apiserver"], c.apiArgs...))
+	procs = append(procs, c.apiserver)
+	c.restartAPI = func() {
+		c.apiserver = launch(t, "apiserver", exec.Command(c.controlBin["apiserver"], c.apiArgs...))
+		procs = append(procs, c.apiserver)
+	}
 	conn, err := client.Dial(client.Config{Server: c.Addr, Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	c.Conn = conn
+	c.waitAPIServer(t)
+}
+
+// waitAPIServer waits until the apiserver serves reads.
+func (c *Cluster) waitAPIServer(t *testing.T) {
+	t.Helper()
 	harness.Eventually(t, 60*time.Second, "apiserver serving", func() error {
-		if p.Exited() {
-			t.Fatalf("apiserver exited:\n%s", p.Output())
+		if c.apiserver.Exited() {
+			t.Fatalf("apiserver exited:\n%s", c.apiserver.Output())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := client.For[*corev1.Namespace](conn).Get(ctx, "", "default")
+		_, err := client.For[*corev1.Namespace](c.Conn).Get(ctx, "", "default")
 		return err
 	})
+}
+
+// KillAPIServer sends SIGKILL to the apiserver and waits for it to exit.
+func (c *Cluster) KillAPIServer() { c.apiserver.Kill() }
+
+// RestartAPIServer starts the apiserver again (same flags, same address,
+// same etcd) after KillAPIServer, and waits until it serves.
+func (c *Cluster) RestartAPIServer(t *testing.T) {
+	t.Helper()
+	c.apiserver.Stop()
+	c.restartAPI()
+	c.waitAPIServer(t)
 }
 
 // startControl runs a control-plane service with its default timings.
 func (c *Cluster) startControl(t *testing.T, svc string) {
 	t.Helper()
-	p := StartProcess(t, svc, exec.Command(c.controlBin[svc], "--apiserver", c.Addr, "--insecure",
-		"--listen", harness.FreePort(t), "--log-level", "warn"))
+	c.StartControl(t, svc)
+}
+
+// StartControl runs one more replica of a control-plane service
+// (scheduler, controller or health-checker) with its default timings and
+// returns it; it is also in Control[svc]. The scheduler's and the
+// controller's leader election identity is SVC-N (N from 1 in start
+// order), the holder their Leases name.
+func (c *Cluster) StartControl(t *testing.T, svc string) *Process {
+	t.Helper()
+	args := []string{"--apiserver", c.Addr, "--insecure", "--listen", harness.FreePort(t), "--log-level", "warn"}
+	identity := fmt.Sprintf("%s-%d", svc, len(c.Control[svc])+1)
+	switch svc {
+	case "scheduler":
+		args = append(args, "--leader-elect-identity", identity)
+	case "controller":
+		args = append(args, "--identity", identity)
+	}
+	p := StartProcess(t, identity, exec.Command(c.controlBin[svc], args...))
 	t.Cleanup(func() { p.Stop() })
+	if c.Control == nil {
+		c.Control = map[string][]*Process{}
+	}
+	c.Control[svc] = append(c.Control[svc], p)
+	return p
 }
 
 // startContainerd runs a private containerd: its own root, state, socket
@@ -295,7 +410,10 @@ func (c *Cluster) purgeNamespace(t *testing.T, ns string) {
 // startRegistry serves the pod image from an in-process registry.
 func (c *Cluster) startRegistry(t *testing.T, podapp []byte) {
 	t.Helper()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewUnstartedServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv.Listener.Close()
+	srv.Listener = c.listenOnHost(t)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	c.registry = strings.TrimPrefix(srv.URL, "http://")
 	img, err := podImage(podapp)
@@ -380,16 +498,20 @@ func podImage(binary []byte) (v1.Image, error) {
 	return mutate.ConfigFile(base, cfg)
 }
 
-// AddNode starts a node-agent named name with a containerd namespace,
-// root directory, bridge, pod CIDR and port of its own.
+// AddNode starts a node-agent named name in a network namespace of its
+// own, with an address, containerd namespace, root directory, bridge and
+// pod CIDR of its own.
 func (c *Cluster) AddNode(t *testing.T, name string) *Node {
 	t.Helper()
 	n := &Node{
 		Name: name, Namespace: "bosun-mn-" + randomHex(4), Bridge: "bmn" + randomHex(4),
-		PodCIDR: c.freeCIDR(t), RootDir: filepath.Join(c.dir, name, "root"), Listen: harness.FreePort(t), c: c,
+		PodCIDR: c.freeCIDR(t), RootDir: filepath.Join(c.dir, name, "root"), c: c,
 	}
+	// Registered first, so it runs after the node-agent's cleanup below.
+	c.startNodeNetwork(t, n)
+	n.Listen = n.IP + ":10250"
 	n.args = []string{"--apiserver", c.Addr, "--insecure", "--listen", n.Listen, "--log-level", "info",
-		"--node-name", name, "--node-ip", "127.0.0.1", "--pod-cidr", n.PodCIDR,
+		"--node-name", name, "--node-ip", n.IP, "--pod-cidr", n.PodCIDR,
 		"--containerd-address", c.ctrdAddr, "--containerd-namespace", n.Namespace,
 		"--root-dir", n.RootDir, "--log-dir", filepath.Join(c.dir, name, "logs"),
 		"--cni-bridge", n.Bridge, "--insecure-registries", c.registry,
@@ -412,7 +534,7 @@ func (c *Cluster) AddNode(t *testing.T, name string) *Node {
 // when the test ends, after the pods' removal, whenever it was started.
 func (n *Node) Start(t *testing.T) {
 	t.Helper()
-	n.proc = launch(t, "node-agent "+n.Name, exec.Command(n.c.agentBin, n.args...))
+	n.proc = launch(t, "node-agent "+n.Name, n.InNetNS(n.c.agentBin, n.args...))
 	n.procs = append(n.procs, n.proc)
 }
 
@@ -551,17 +673,17 @@ func (n *Node) removeLeftovers(t *testing.T) {
 		}
 		f := strings.Fields(rule)
 		chain := f[len(f)-1]
-		_ = exec.Command("sh", "-c", "iptables -t nat "+strings.Replace(rule, "-A", "-D", 1)).Run()
-		_ = exec.Command("iptables", "-t", "nat", "-F", chain).Run()
-		_ = exec.Command("iptables", "-t", "nat", "-X", chain).Run()
+		_ = n.InNetNS("sh", "-c", "iptables -t nat "+strings.Replace(rule, "-A", "-D", 1)).Run()
+		_ = n.InNetNS("iptables", "-t", "nat", "-F", chain).Run()
+		_ = n.InNetNS("iptables", "-t", "nat", "-X", chain).Run()
 	}
-	_ = exec.Command("ip", "link", "del", n.Bridge).Run()
+	_ = n.InNetNS("ip", "link", "del", n.Bridge).Run()
 }
 
 // NATRules lists the nat rules of the node's network (the bridge plugin's
-// masquerade rules of its pods).
+// masquerade rules of its pods), in the node's network namespace.
 func (n *Node) NATRules() []string {
-	out, err := exec.Command("iptables", "-t", "nat", "-S").Output()
+	out, err := n.InNetNS("iptables", "-t", "nat", "-S").Output()
 	if err != nil {
 		return []string{"iptables: " + err.Error()}
 	}

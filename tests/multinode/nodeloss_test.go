@@ -17,6 +17,7 @@ import (
 	appsv1 "bosun.dev/gen/bosun/apps/v1"
 	corev1 "bosun.dev/gen/bosun/core/v1"
 	metav1 "bosun.dev/gen/bosun/meta/v1"
+	"bosun.dev/pkg/apierrors"
 	"bosun.dev/pkg/client"
 	"bosun.dev/tests/conformance/harness"
 )
@@ -335,14 +336,14 @@ func describePods(pods []*corev1.Pod) string {
 	return "[" + strings.Join(out, ", ") + "]"
 }
 
-// removeDeployment deletes the Deployment and waits until its pods are
-// gone; when the test passed, it also checks that the node-agents removed
+// removeDeployment deletes the Deployment (in the foreground; a test may
+// have deleted it already) and waits until its pods are gone; when the test passed, it also checks that the node-agents removed
 // their network namespaces and masquerade rules themselves.
 func removeDeployment(t *testing.T, c *Cluster) {
 	ctx := context.Background()
 	_, err := client.For[*appsv1.Deployment](c.Conn).Delete(ctx, "default", "web",
 		client.DeleteOptions{PropagationPolicy: metav1.DeletePropagation_DELETE_PROPAGATION_FOREGROUND})
-	if err != nil {
+	if err != nil && !apierrors.IsNotFound(err) {
 		t.Errorf("deleting the Deployment: %v", err)
 		return
 	}
@@ -354,6 +355,7 @@ func removeDeployment(t *testing.T, c *Cluster) {
 		}
 		if time.Now().After(deadline) {
 			t.Errorf("the Deployment's pods remain 60 s after its deletion: %s (%v)", describePods(pods), err)
+			explainStuckPods(t, c, pods)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
