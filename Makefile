@@ -3,7 +3,8 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := build
 
 MODULES := gen pkg services/apiserver services/scheduler services/controller \
-           services/health-checker services/service-proxy services/node-agent tools tests
+           services/health-checker services/service-proxy services/node-agent tools tests \
+           examples/hello
 SERVICES := apiserver scheduler controller health-checker service-proxy node-agent
 TOOLBIN := $(CURDIR)/.bin/tools
 BIN := $(CURDIR)/bin
@@ -90,8 +91,12 @@ conformance: ## the conformance suites: Bosun's scheduler, health-checker, servi
 	cd tests && go test -count=1 -timeout 10m ./conformance/... ./minimalscheduler/...
 
 .PHONY: multinode
-multinode: ## node loss on real containerd with three node-agents (root)
-	cd tests && go test -count=1 -v -timeout 10m ./multinode/...
+multinode: ## the multi-node scenarios on real containerd, nodes in network namespaces (root): node loss, partition, leader failover, apiserver and etcd faults, rollout under xDS traffic, workloads
+	cd tests && go test -count=1 -v -timeout 25m ./multinode/...
+
+.PHONY: skew
+skew: ## version skew: each service from the previous release (or HEAD^) with the rest from this tree, end to end
+	cd tests && go test -count=1 -v -timeout 15m ./skew/
 
 .PHONY: bench
 bench: build ## run the benchmarks and write docs/benchmarks.md (the node-agent's needs root)
@@ -99,7 +104,7 @@ bench: build ## run the benchmarks and write docs/benchmarks.md (the node-agent'
 	cd services/node-agent && BOSUN_BENCH_OUT=$(CURDIR)/docs/benchmarks.md go test -run '^$$' -bench PodStartup -benchtime 1x ./internal/agent/
 
 .PHONY: run
-run: build ## start a local cluster (apiserver on embedded etcd) in the foreground
+run: build ## start a local cluster with the demo in the foreground (NODES=3: three nodes in network namespaces)
 	scripts/run.sh
 
 .PHONY: clean
