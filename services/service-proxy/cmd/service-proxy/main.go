@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -104,11 +105,22 @@ func runBootstrap(args []string, out io.Writer) error {
 	fs.StringVar(&o.AdminAddress, "admin-address", "127.0.0.1:9901", "Envoy admin interface, host:port (\"\": none)")
 	fs.BoolVar(&o.Delta, "delta", false, "use the delta (incremental) xDS variant")
 	format := fs.String("format", "envoy", "envoy: Envoy bootstrap YAML; grpc: gRPC xDS bootstrap JSON for proxyless gRPC clients")
+	var tlsFiles bootstrap.TLSFiles
+	fs.StringVar(&tlsFiles.CAFile, "ca-file", "", "CA of the service-proxy's serving certificate (required unless --insecure)")
+	fs.StringVar(&tlsFiles.CertFile, "cert-file", "", "the proxy's client certificate, signed by the cluster CA (required unless --insecure)")
+	fs.StringVar(&tlsFiles.KeyFile, "key-file", "", "key of --cert-file (required unless --insecure)")
+	insecure := fs.Bool("insecure", false, "reach a service-proxy started with --insecure, in plaintext (local experiments only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case !*insecure:
+		o.TLS = &tlsFiles
+	case tlsFiles != (bootstrap.TLSFiles{}):
+		return errors.New("--insecure and --ca-file/--cert-file/--key-file exclude each other")
 	}
 	var b []byte
 	var err error

@@ -15,6 +15,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -45,6 +46,29 @@ type Options struct {
 	AdminAddress string
 	// Delta asks Envoy for the delta (incremental) xDS variant.
 	Delta bool
+	// TLS, when set, reaches the service-proxy over mutual TLS: the
+	// proxy's client certificate and the CA of the service-proxy's
+	// serving certificate, as files the proxy reads (and re-reads).
+	TLS *TLSFiles
+}
+
+// TLSFiles are the PEM files a proxy uses to reach the service-proxy over
+// mutual TLS.
+type TLSFiles struct {
+	// CAFile verifies the service-proxy's serving certificate.
+	CAFile string
+	// CertFile and KeyFile are the proxy's client certificate and key.
+	CertFile, KeyFile string
+}
+
+func (t *TLSFiles) check() error {
+	if t == nil {
+		return nil
+	}
+	if t.CAFile == "" || t.CertFile == "" || t.KeyFile == "" {
+		return errors.New("mutual TLS needs all of --ca-file, --cert-file and --key-file")
+	}
+	return nil
 }
 
 func (o Options) check() (host string, port uint32, err error) {
@@ -52,7 +76,10 @@ func (o Options) check() (host string, port uint32, err error) {
 		return "", 0, errors.New("node id is required (--node-id)")
 	}
 	host, p, err := splitHostPort("xDS address (--xds-address)", o.XDSAddress)
-	return host, p, err
+	if err != nil {
+		return "", 0, err
+	}
+	return host, p, o.TLS.check()
 }
 
 func splitHostPort(what, addr string) (string, uint32, error) {
@@ -138,6 +165,13 @@ func EnvoyConfig(o Options) (*bootstrapv3.Bootstrap, error) {
 			TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2},
 		}}},
 	}
+	if o.TLS != nil {
+		ts, err := upstreamTLS(host, o.TLS)
+		if err != nil {
+			return nil, err
+		}
+		b.StaticResources.Clusters[0].TransportSocket = ts
+	}
 	if o.AdminAddress != "" {
 		ahost, aport, err := splitHostPort("admin address (--admin-address)", o.AdminAddress)
 		if err != nil {
@@ -149,6 +183,29 @@ func EnvoyConfig(o Options) (*bootstrapv3.Bootstrap, error) {
 		return nil, fmt.Errorf("bootstrap does not validate: %w", err)
 	}
 	return b, nil
+}
+
+// upstreamTLS is the xDS cluster's transport socket: Envoy's TLS with the
+// proxy's certificate, verifying the service-proxy's against the CA and,
+// for a host name, sending and checking it as SNI.
+func upstreamTLS(host string, t *TLSFiles) (*corev3.TransportSocket, error) {
+	file := func(name string) *corev3.DataSource {
+		return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: name}}
+	}
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+		TlsCertificates: []*tlsv3.TlsCertificate{{CertificateChain: file(t.CertFile), PrivateKey: file(t.KeyFile)}},
+		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: file(t.CAFile),
+		}},
+	}}
+	if net.ParseIP(host) == nil {
+		ctx.Sni = host
+	}
+	tc, err := anypb.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tc}}, nil
 }
 
 // EnvoyYAML returns EnvoyConfig as YAML with Envoy's snake_case field names.
@@ -165,7 +222,8 @@ func EnvoyYAML(o Options) ([]byte, error) {
 }
 
 // GRPCJSON returns a gRPC xDS bootstrap for proxyless gRPC clients: one
-// plaintext xDS server speaking xDS v3, and the node.
+// xDS server speaking xDS v3 (over mutual TLS with grpc-go's "tls" channel
+// credentials when o.TLS is set, else plaintext), and the node.
 func GRPCJSON(o Options) ([]byte, error) {
 	if _, _, err := o.check(); err != nil {
 		return nil, err
@@ -174,10 +232,16 @@ func GRPCJSON(o Options) ([]byte, error) {
 	if o.NodeName != "" {
 		node["metadata"] = map[string]string{xds.NodeNameKey: o.NodeName}
 	}
+	creds := map[string]any{"type": "insecure"}
+	if o.TLS != nil {
+		creds = map[string]any{"type": "tls", "config": map[string]string{
+			"ca_certificate_file": o.TLS.CAFile, "certificate_file": o.TLS.CertFile, "private_key_file": o.TLS.KeyFile,
+		}}
+	}
 	return json.MarshalIndent(map[string]any{
 		"xds_servers": []any{map[string]any{
 			"server_uri":      o.XDSAddress,
-			"channel_creds":   []any{map[string]string{"type": "insecure"}},
+			"channel_creds":   []any{creds},
 			"server_features": []string{"xds_v3"},
 		}},
 		"node": node,

@@ -2,6 +2,7 @@ package bootstrap_test
 
 import (
 	"encoding/json"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"strings"
 	"testing"
 
@@ -25,6 +26,8 @@ func TestEnvoyYAMLRoundTrips(t *testing.T) {
 	}{
 		{"ip address, sotw", bootstrap.Options{NodeID: "envoy-1", NodeName: "node-a", XDSAddress: "10.0.0.5:18000", AdminAddress: "127.0.0.1:9901"}, corev3.ApiConfigSource_GRPC, true},
 		{"host name, delta", bootstrap.Options{NodeID: "envoy-2", XDSAddress: "service-proxy.bosun-system:18000", Delta: true}, corev3.ApiConfigSource_DELTA_GRPC, false},
+		{"mutual TLS", bootstrap.Options{NodeID: "envoy-3", XDSAddress: "service-proxy.bosun-system:18000",
+			TLS: &bootstrap.TLSFiles{CAFile: "/pki/ca.crt", CertFile: "/pki/envoy.crt", KeyFile: "/pki/envoy.key"}}, corev3.ApiConfigSource_GRPC, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y, err := bootstrap.EnvoyYAML(tc.o)
@@ -61,6 +64,23 @@ func TestEnvoyYAMLRoundTrips(t *testing.T) {
 			}
 			if (b.GetAdmin() != nil) != (tc.o.AdminAddress != "") {
 				t.Errorf("admin %v", b.GetAdmin())
+			}
+			if tc.o.TLS == nil {
+				if c.GetTransportSocket() != nil {
+					t.Errorf("plaintext bootstrap has a transport socket %v", c.GetTransportSocket())
+				}
+				return
+			}
+			up := &tlsv3.UpstreamTlsContext{}
+			if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(up); err != nil {
+				t.Fatalf("xDS cluster's transport socket: %v", err)
+			}
+			common := up.GetCommonTlsContext()
+			if up.GetSni() != "service-proxy.bosun-system" ||
+				common.GetValidationContext().GetTrustedCa().GetFilename() != tc.o.TLS.CAFile ||
+				common.GetTlsCertificates()[0].GetCertificateChain().GetFilename() != tc.o.TLS.CertFile ||
+				common.GetTlsCertificates()[0].GetPrivateKey().GetFilename() != tc.o.TLS.KeyFile {
+				t.Errorf("xDS cluster's TLS %v", up)
 			}
 		})
 	}
@@ -100,6 +120,7 @@ func TestBadOptions(t *testing.T) {
 		{bootstrap.Options{NodeID: "x", XDSAddress: "127.0.0.1:0"}, "port from 1 to 65535"},
 		{bootstrap.Options{NodeID: "x", XDSAddress: ":18000"}, "--xds-address"},
 		{bootstrap.Options{NodeID: "x", XDSAddress: "127.0.0.1:18000", AdminAddress: "nowhere"}, "--admin-address"},
+		{bootstrap.Options{NodeID: "x", XDSAddress: "127.0.0.1:18000", TLS: &bootstrap.TLSFiles{CAFile: "ca.crt"}}, "--cert-file"},
 	} {
 		_, err := bootstrap.EnvoyYAML(tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -82,13 +82,13 @@ type proxy struct {
 	logs *lockedBuffer
 }
 
-func startProxy(t testing.TB, apiConn *grpc.ClientConn) *proxy {
+func startProxy(t testing.TB, apiConn *grpc.ClientConn, opts ...grpc.ServerOption) *proxy {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proxy{reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
 	log := slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	p.cp = controlplane.New(ctx, controlplane.Config{APIServer: apiConn, Logger: log, Registry: p.reg, PhaseTimeout: 2 * time.Second})
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	p.cp.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -228,7 +228,13 @@ func dialXDS(t *testing.T, xdsAddr, nodeID, target string) *grpc.ClientConn {
 // dialXDSFrom is dialXDS for a client that says it runs on Node nodeName.
 func dialXDSFrom(t *testing.T, xdsAddr, nodeID, nodeName, target string) *grpc.ClientConn {
 	t.Helper()
-	cfg, err := bootstrap.GRPCJSON(bootstrap.Options{NodeID: nodeID, NodeName: nodeName, XDSAddress: xdsAddr})
+	return dialXDSWith(t, bootstrap.Options{NodeID: nodeID, NodeName: nodeName, XDSAddress: xdsAddr}, target)
+}
+
+// dialXDSWith dials target with the gRPC bootstrap written from o.
+func dialXDSWith(t *testing.T, o bootstrap.Options, target string) *grpc.ClientConn {
+	t.Helper()
+	cfg, err := bootstrap.GRPCJSON(o)
 	if err != nil {
 		t.Fatal(err)
 	}
