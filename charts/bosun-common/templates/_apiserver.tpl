@@ -58,10 +58,27 @@ bosun.sharedArgs: the flags every service but the apiserver takes
 - --client-key-file=/etc/bosun/client/tls.key
 {{- end }}
 - --listen=0.0.0.0:{{ .Values.port }}
+{{- include "bosun.listenerTLSArgs" . }}
 {{- if .Values.metrics.enabled }}
 - --metrics-listen=0.0.0.0:{{ .Values.metrics.port }}
 {{- end }}
 - --log-level={{ .Values.logLevel }}
+{{- end -}}
+
+{{/*
+bosun.listenerTLSArgs: mutual TLS on the service's own gRPC listener, as
+list items. Its client certificate serves too (the apiserver chart issues it
+for the service's DNS names), and callers must present a certificate of the
+cluster CA. In plaintext, --insecure covers the listener as well. The
+node-agent without a client certificate Secret takes its node's own files
+(see its chart).
+*/}}
+{{- define "bosun.listenerTLSArgs" -}}
+{{- if include "bosun.clientCertSecret" . }}
+- --tls-cert-file=/etc/bosun/client/tls.crt
+- --tls-private-key-file=/etc/bosun/client/tls.key
+- --client-ca-file=/etc/bosun/apiserver-ca/ca.crt
+{{- end }}
 {{- end -}}
 
 {{/*

@@ -21,9 +21,10 @@ send traces, a memory limit the Go runtime respects, and extraEnv.
 
 {{/*
 bosun.probes: liveness on /healthz of the metrics listener (the process is
-up), readiness on gRPC health of the service's own port (it reached the
-apiserver and is ready to work). Without metrics, liveness checks that the
-gRPC port accepts connections.
+up), readiness on its /readyz, which reports the gRPC health of the service
+(it reached the apiserver and is ready to work): the gRPC port itself
+serves mutual TLS, which Kubernetes' gRPC probes cannot speak. Without
+metrics, both check that the gRPC port accepts connections.
 */}}
 {{- define "bosun.probes" -}}
 livenessProbe:
@@ -38,8 +39,14 @@ livenessProbe:
   periodSeconds: 10
   failureThreshold: 6
 readinessProbe:
-  grpc:
-    port: {{ .Values.port }}
+{{- if .Values.metrics.enabled }}
+  httpGet:
+    path: /readyz
+    port: metrics
+{{- else }}
+  tcpSocket:
+    port: grpc
+{{- end }}
   periodSeconds: 5
   failureThreshold: 3
 {{- end -}}

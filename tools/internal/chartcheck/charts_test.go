@@ -155,14 +155,36 @@ func TestCharts(t *testing.T) {
 				t.Errorf("%s does not present the client certificate bosun-%s-client: args %v", svc, svc, a)
 			}
 			checkClientCert(t, find[*corev1.Secret](t, objs, "bosun-"+svc+"-client"), ca, "bosun-"+svc)
+			// Its own listener serves mutual TLS with the same certificate,
+			// under its Service's name; readiness asks /readyz over HTTP, as
+			// Kubernetes' gRPC probes speak no TLS.
+			for _, w := range []string{"--tls-cert-file=/etc/bosun/client/tls.crt", "--tls-private-key-file=/etc/bosun/client/tls.key", "--client-ca-file=/etc/bosun/apiserver-ca/ca.crt"} {
+				if !slices.Contains(a, w) {
+					t.Errorf("%s args %v: no %s", svc, a, w)
+				}
+			}
+			checkServesAs(t, find[*corev1.Secret](t, objs, "bosun-"+svc+"-client"), ca, "bosun-"+svc+".bosun.svc")
+			if rp := d.Spec.Template.Spec.Containers[0].ReadinessProbe; rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path != "/readyz" {
+				t.Errorf("%s readiness probe %+v, want GET /readyz", svc, rp)
+			}
 			sc := d.Spec.Template.Spec.SecurityContext
 			if sc.RunAsUser == nil || *sc.RunAsUser != 65532 || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
 				t.Errorf("%s does not run as the images' non-root user 65532", svc)
 			}
 		}
 		ds := find[*appsv1.DaemonSet](t, objs, "bosun-node-agent")
-		if slices.ContainsFunc(args(&ds.Spec.Template.Spec), prefix("--client-cert-file")) {
-			t.Error("node-agents share a client certificate; each needs its node's own")
+		// Each node-agent uses its node's own certificate from the host, for
+		// the apiserver and for its listener; none is shared.
+		for _, w := range []string{"--client-cert-file=/etc/bosun/pki/node-$(NODE_NAME).crt", "--client-key-file=/etc/bosun/pki/node-$(NODE_NAME).key",
+			"--tls-cert-file=/etc/bosun/pki/node-$(NODE_NAME).crt", "--tls-private-key-file=/etc/bosun/pki/node-$(NODE_NAME).key", "--client-ca-file=/etc/bosun/pki/ca.crt"} {
+			if a := args(&ds.Spec.Template.Spec); !slices.Contains(a, w) {
+				t.Errorf("node-agent args %v: no %s", a, w)
+			}
+		}
+		for _, v := range ds.Spec.Template.Spec.Volumes {
+			if v.Secret != nil && v.Name == "client-cert" {
+				t.Errorf("node-agents share the client certificate Secret %s; each needs its node's own", v.Secret.SecretName)
+			}
 		}
 		if !ds.Spec.Template.Spec.HostNetwork {
 			t.Error("node-agent is not on the host network")
@@ -290,6 +312,16 @@ func checkClientCert(t *testing.T, s *corev1.Secret, roots *x509.CertPool, cn st
 	}
 	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("%s: not a client certificate of the cluster CA: %v", s.Name, err)
+	}
+}
+
+// checkServesAs checks that the Secret's certificate of the cluster CA
+// serves under name.
+func checkServesAs(t *testing.T, s *corev1.Secret, roots *x509.CertPool, name string) {
+	t.Helper()
+	c := parseCert(t, s, "tls.crt")
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: name, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("%s: does not serve as %s: %v", s.Name, name, err)
 	}
 }
 
