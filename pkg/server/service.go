@@ -44,7 +44,7 @@ func (f *Flags) Register(fs *flag.FlagSet, defaultListen string) {
 // connection, --log-level and --version.
 func (f *Flags) RegisterClient(fs *flag.FlagSet) {
 	fs.StringVar(&f.APIServer.Server, "apiserver", "127.0.0.1:6443", "apiserver gRPC address, host:port")
-	fs.BoolVar(&f.APIServer.Insecure, "insecure", false, "connect to the apiserver in plaintext (local experiments only)")
+	fs.BoolVar(&f.APIServer.Insecure, "insecure", false, "plaintext and no authentication: connect to the apiserver in plaintext and, without --tls-cert-file, serve gRPC in plaintext (local experiments only)")
 	fs.StringVar(&f.APIServer.CAFile, "apiserver-ca-file", "", "CA that signs the apiserver's certificate (default: the system's roots)")
 	fs.StringVar(&f.APIServer.CertFile, "client-cert-file", "", "client certificate presented to the apiserver")
 	fs.StringVar(&f.APIServer.KeyFile, "client-key-file", "", "key of --client-cert-file")
@@ -109,6 +109,10 @@ func Run(spec Spec) {
 		fmt.Fprintf(os.Stderr, "%s: unexpected arguments %q; every setting is a flag\n", spec.Name, fs.Args())
 		os.Exit(2)
 	}
+	if err := f.checkListenerSecurity(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
+		os.Exit(2)
+	}
 	if spec.Check != nil {
 		if err := spec.Check(); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
@@ -139,9 +143,9 @@ func runService(spec Spec, f Flags) error {
 		return err
 	}
 	if tlsConfig == nil {
-		log.Warn("serving gRPC in plaintext: give --tls-cert-file, --tls-private-key-file and --client-ca-file for mutual TLS", "listen", f.Listen)
+		log.Warn("--insecure: serving gRPC in plaintext with no client authentication; use only for local experiments", "listen", f.Listen)
 	} else if f.TLS.ClientCAFile == "" {
-		log.Warn("serving gRPC over TLS without client authentication: give --client-ca-file to require client certificates", "listen", f.Listen)
+		log.Warn("--insecure: serving gRPC over TLS without client authentication", "listen", f.Listen)
 	}
 	srv, err := New(Options{Name: spec.Name, GRPCListen: f.Listen, MetricsListen: f.MetricsListen, Logger: log, TLS: tlsConfig})
 	if err != nil {
@@ -186,6 +190,19 @@ func runService(spec Spec, f Flags) error {
 		return err
 	}
 	return runErr
+}
+
+// checkListenerSecurity refuses a listener without mutual TLS unless
+// --insecure asks for one: services are secure by default.
+func (f Flags) checkListenerSecurity() error {
+	if f.APIServer.Insecure {
+		return nil
+	}
+	if f.TLS.CertFile == "" || f.TLS.KeyFile == "" || f.TLS.ClientCAFile == "" {
+		return errors.New("--tls-cert-file, --tls-private-key-file and --client-ca-file are required: every Bosun service serves mutual TLS " +
+			"(`bosun certs init DIR` makes the certificates); --insecure serves plaintext for local experiments")
+	}
+	return nil
 }
 
 // markServing sets health to SERVING once ready is closed (at once when nil).

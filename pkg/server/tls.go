@@ -28,9 +28,9 @@ type TLSFlags struct {
 
 // Register adds --tls-cert-file, --tls-private-key-file and --client-ca-file to fs.
 func (t *TLSFlags) Register(fs *flag.FlagSet) {
-	fs.StringVar(&t.CertFile, "tls-cert-file", "", "serving certificate of this service's gRPC listener (PEM; plaintext without one); re-read when it changes")
+	fs.StringVar(&t.CertFile, "tls-cert-file", "", "serving certificate of this service's gRPC listener (PEM; required unless --insecure); re-read when it changes")
 	fs.StringVar(&t.KeyFile, "tls-private-key-file", "", "key of --tls-cert-file")
-	fs.StringVar(&t.ClientCAFile, "client-ca-file", "", "CA bundle that callers' client certificates must chain to (mutual TLS); re-read when it changes")
+	fs.StringVar(&t.ClientCAFile, "client-ca-file", "", "CA bundle that callers' client certificates must chain to (mutual TLS; required unless --insecure); re-read when it changes")
 }
 
 // Config returns the listener's TLS configuration, or nil (plaintext) when

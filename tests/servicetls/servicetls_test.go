@@ -9,9 +9,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,9 +83,21 @@ func TestEveryServiceRequiresClientCertificates(t *testing.T) {
 				"--listen", listen,
 				"--tls-cert-file", serving.CertFile, "--tls-private-key-file", serving.KeyFile, "--client-ca-file", caFile}
 			if svc.args != nil {
-				args = append(args, svc.args(dir)...)
+				args = append(svc.args(dir), args...)
 			}
-			run(t, harness.Build(t, "bosun.dev/services/"+svc.name+"/cmd/"+svc.name), args)
+			bin := harness.Build(t, "bosun.dev/services/"+svc.name+"/cmd/"+svc.name)
+
+			// Without its listener's certificates, and without --insecure,
+			// the service refuses to start and says what is missing.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, bin, args[:len(args)-6]...).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--tls-cert-file, --tls-private-key-file and --client-ca-file are required") {
+				t.Errorf("%s without TLS flags: %v\n%s\nwant exit code 2 naming the flags", svc.name, err, out)
+			}
+
+			run(t, bin, args)
 
 			// The cluster's certificate gets an answer (any health status:
 			// what matters is the handshake).

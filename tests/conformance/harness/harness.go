@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -99,19 +100,44 @@ func StartCluster(t *testing.T) *Cluster {
 	return c
 }
 
-// credentials returns the flags that connect a service as user.
+// credentials returns the flags that connect a service as user and make
+// its own listener serve mutual TLS with the same certificate (serving on
+// loopback), as `bosun certs init` issues them.
 func (c *Cluster) credentials(t *testing.T, user string) []string {
 	t.Helper()
 	args := []string{"--apiserver", c.Addr}
 	if !c.Secure {
 		return append(args, "--insecure")
 	}
-	issued, err := pki.Issue(c.PKI, pki.Certificate{Name: user, CommonName: user, Client: true})
+	issued, err := pki.Issue(c.PKI, pki.Certificate{Name: user, CommonName: user, Client: true, Hosts: []string{"127.0.0.1", "localhost"}})
 	if err != nil {
 		t.Fatalf("issuing a certificate for %s: %v", user, err)
 	}
-	return append(args, "--apiserver-ca-file", filepath.Join(c.PKI, pki.CAFile),
-		"--client-cert-file", issued.CertFile, "--client-key-file", issued.KeyFile)
+	ca := filepath.Join(c.PKI, pki.CAFile)
+	return append(args, "--apiserver-ca-file", ca,
+		"--client-cert-file", issued.CertFile, "--client-key-file", issued.KeyFile,
+		"--tls-cert-file", issued.CertFile, "--tls-private-key-file", issued.KeyFile, "--client-ca-file", ca)
+}
+
+// DialService connects to a process the cluster started (its --listen
+// address) the way Bosun's components do: mutual TLS with the admin
+// certificate, or plaintext when the cluster is insecure.
+func (c *Cluster) DialService(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	creds := insecure.NewCredentials()
+	if c.Secure {
+		tc, err := pki.ReloadingClientConfig(filepath.Join(c.PKI, pki.CAFile), filepath.Join(c.PKI, "admin.crt"), filepath.Join(c.PKI, "admin.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds = credentials.NewTLS(tc)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // Implementation is the binary under test and its own arguments.
@@ -257,12 +283,7 @@ func (c *Cluster) Start(t *testing.T, impl Implementation, user string) *Process
 			t.Logf("%s %s\noutput:\n%s", impl.Binary, strings.Join(args, " "), p.logs.tail(64<<10))
 		}
 	})
-	conn, err := grpc.NewClient(p.Listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
+	hc := healthpb.NewHealthClient(c.DialService(t, p.Listen))
 	Eventually(t, 60*time.Second, impl.Name+" serving gRPC health on --listen "+p.Listen, func() error {
 		select {
 		case <-p.done:
