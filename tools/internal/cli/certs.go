@@ -40,6 +40,8 @@ func (s *session) newCertsCommand() *cobra.Command {
 
   ca.crt, ca.key                   the cluster CA (kept when DIR already has one)
   apiserver.crt, apiserver.key     the apiserver's serving certificate (--host adds names)
+  apiserver-node-agent-client.crt, .key
+                                   the apiserver's client certificate for node-agents
   bosun-scheduler.crt, .key        client (and serving) certificates of the services:
   bosun-controller.crt, .key         CN is the user the built-in roles are bound to
   bosun-health-checker.crt, .key
@@ -168,6 +170,9 @@ func certsInit(dir string, o certsOptions, printf func(string, ...any)) error {
 	}
 	certs := []pki.Certificate{
 		{Name: "apiserver", CommonName: "bosun-apiserver", Hosts: append(append([]string(nil), local...), o.hosts...)},
+		// The apiserver's identity towards node-agents (--node-agent-cert-file),
+		// the one caller their API accepts by default (--api-callers).
+		{Name: "apiserver-node-agent-client", CommonName: "bosun-apiserver", Client: true},
 	}
 	for _, u := range serviceUsers {
 		certs = append(certs, pki.Certificate{Name: u, CommonName: u, Client: true, Hosts: local})

@@ -47,6 +47,7 @@ func TestCertsInitMakesEveryComponentsCertificate(t *testing.T) {
 		{"bosun-controller", "bosun-controller", nil},
 		{"bosun-health-checker", "bosun-health-checker", nil},
 		{"bosun-service-proxy", "bosun-service-proxy", nil},
+		{"apiserver-node-agent-client", "bosun-apiserver", nil},
 	}
 	for _, c := range clients {
 		leaf := loadLeaf(t, dir, c.name)
@@ -56,6 +57,14 @@ func TestCertsInitMakesEveryComponentsCertificate(t *testing.T) {
 		if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 			t.Errorf("%s as a client certificate: %v", c.name, err)
 		}
+	}
+	// A node-agent serves under its node's name, and only that.
+	n1 := loadLeaf(t, dir, "node-n1")
+	if _, err := n1.Verify(x509.VerifyOptions{Roots: roots, DNSName: "n1"}); err != nil {
+		t.Errorf("node-n1 does not serve as n1: %v", err)
+	}
+	if _, err := n1.Verify(x509.VerifyOptions{Roots: roots, DNSName: "n2"}); err == nil {
+		t.Error("node-n1 also serves as n2")
 	}
 	api := loadLeaf(t, dir, "apiserver")
 	for _, h := range []string{"localhost", "127.0.0.1", "api.example"} {

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,12 @@ type options struct {
 	loadImages, plugins listFlag
 	hostPaths           listFlag
 	gcHigh, gcLow       string
+	apiCallers          listFlag
 }
+
+// defaultAPICaller is the user of the apiserver's client certificate for
+// node-agents (`bosun certs init` issues it).
+const defaultAPICaller = "bosun-apiserver"
 
 func (o *options) register(fs *flag.FlagSet) {
 	c := &o.cfg
@@ -54,6 +60,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.NodeIP, "node-ip", "", "the node's InternalIP and the pods' hostIP (default: the address of the default route's interface)")
 	fs.StringVar(&c.PodCIDR, "pod-cidr", "", "this node's pod range, e.g. 10.244.1.0/24 (default: wait for the controller to assign spec.podCIDR)")
 	fs.Var(&o.labels, "node-labels", "extra node labels, key=value,... (repeatable)")
+	fs.Var(&o.apiCallers, "api-callers", "users (client certificate common names) that may call the node-agent's API: logs and image loads (repeatable; default "+defaultAPICaller+"; * for every certificate of --client-ca-file)")
 	fs.StringVar(&c.ContainerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd's socket")
 	fs.StringVar(&c.ContainerdNamespace, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of the node's containers and images")
 	fs.StringVar(&c.RootDir, "root-dir", "/var/lib/bosun/node-agent", "state directory: pod directories (volumes, sandbox records), network namespaces, IPAM leases")
@@ -91,6 +98,14 @@ func (o *options) check() error {
 		}
 	}
 	c.InsecureRegistries, c.LoadImages, c.CNIPluginDirs = o.insecure, o.loadImages, o.plugins
+	switch {
+	case len(o.apiCallers) == 0:
+		o.apiCallers = listFlag{defaultAPICaller}
+	case slices.Contains(o.apiCallers, "*") && len(o.apiCallers) > 1:
+		return fmt.Errorf("--api-callers: * allows everyone and cannot be combined with users (%s)", o.apiCallers.String())
+	case slices.Contains(o.apiCallers, "*"):
+		o.apiCallers = nil
+	}
 	if len(o.hostPaths) > 0 {
 		c.AllowedHostPathPrefixes = o.hostPaths
 	}
@@ -164,6 +179,7 @@ func main() {
 		Check:         o.check,
 		Setup: func(_ context.Context, s *server.Service) error {
 			api = nodeapi.Register(s.Server.GRPC())
+			api.Callers = o.apiCallers
 			// Not ready until the node is registered and its pods are run.
 			s.Ready = ready
 			return nil

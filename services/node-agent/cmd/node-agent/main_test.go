@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,25 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+func TestAPICallers(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"bosun-apiserver"}},
+		{[]string{"--api-callers", "a,b", "--api-callers", "c"}, []string{"a", "b", "c"}},
+		{[]string{"--api-callers", "*"}, nil},
+	} {
+		o, err := parse(tc.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(o.apiCallers, tc.want) {
+			t.Errorf("%v: callers %v, want %v", tc.args, o.apiCallers, tc.want)
+		}
+	}
+}
+
 func TestFlagsRefuseBadValues(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -59,6 +79,7 @@ func TestFlagsRefuseBadValues(t *testing.T) {
 		{[]string{"--lease-duration", "2s", "--lease-renew-interval", "5s"}, "--lease-renew-interval (5s) must be positive and shorter than --lease-duration (2s)"},
 		{[]string{"--crash-backoff-base", "0s"}, "--crash-backoff-base (0s) must be positive"},
 		{[]string{"--max-pods", "0"}, "--max-pods: 0 is not positive"},
+		{[]string{"--api-callers", "*,bosun-apiserver"}, "--api-callers: * allows everyone"},
 	} {
 		_, err := parse(tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -8,11 +8,15 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
@@ -44,6 +48,38 @@ type Server struct {
 	backend *Backend
 	// Poll is how often a followed log is checked for new output.
 	Poll time.Duration
+	// Callers are the users (client certificates' common names) allowed to
+	// call NodeAgentService over TLS: the apiserver, which authorizes the
+	// cluster's users itself (pods/log, nodes/images) before it proxies.
+	// Any other certificate of the cluster CA, a node's or a viewer's, is
+	// refused, so that the node-agent is no way around RBAC. Empty allows
+	// every caller the listener accepts; plaintext (--insecure) has no
+	// identity to check and is allowed.
+	Callers []string
+}
+
+// authorize refuses callers other than Callers.
+func (s *Server) authorize(ctx context.Context) error {
+	if len(s.Callers) == 0 {
+		return nil
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return status.Error(codes.PermissionDenied, "no peer")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return nil // plaintext: the listener was started with --insecure
+	}
+	if len(info.State.PeerCertificates) == 0 {
+		return status.Error(codes.Unauthenticated, "a client certificate is required")
+	}
+	user := info.State.PeerCertificates[0].Subject.CommonName
+	if !slices.Contains(s.Callers, user) {
+		return status.Errorf(codes.PermissionDenied, "user %q may not call the node-agent's API (allowed: %s); go through the apiserver (bosun logs, bosun image load)",
+			user, strings.Join(s.Callers, ", "))
+	}
+	return nil
 }
 
 // Register adds a new Server to s and returns it.
@@ -71,6 +107,9 @@ func (s *Server) get() (*Backend, error) {
 
 // ContainerLogs streams a container's log.
 func (s *Server) ContainerLogs(req *corev1.ContainerLogsRequest, stream grpc.ServerStreamingServer[corev1.ContainerLogsResponse]) error {
+	if err := s.authorize(stream.Context()); err != nil {
+		return err
+	}
 	b, err := s.get()
 	if err != nil {
 		return err
@@ -82,6 +121,9 @@ func (s *Server) ContainerLogs(req *corev1.ContainerLogsRequest, stream grpc.Ser
 
 // LoadImages stores the uploaded tarball in a temporary file and imports it.
 func (s *Server) LoadImages(stream grpc.ClientStreamingServer[corev1.LoadImagesRequest, corev1.LoadImagesResponse]) error {
+	if err := s.authorize(stream.Context()); err != nil {
+		return err
+	}
 	b, err := s.get()
 	if err != nil {
 		return err
