@@ -119,6 +119,12 @@ func (c *Cluster) credentials(t *testing.T, user string) []string {
 		"--tls-cert-file", issued.CertFile, "--tls-private-key-file", issued.KeyFile, "--client-ca-file", ca)
 }
 
+// AdminFiles are the cluster CA and the admin's client certificate and
+// key, for clients that take files (a proxyless gRPC client's bootstrap).
+func (c *Cluster) AdminFiles() (ca, cert, key string) {
+	return filepath.Join(c.PKI, pki.CAFile), filepath.Join(c.PKI, "admin.crt"), filepath.Join(c.PKI, "admin.key")
+}
+
 // DialService connects to a process the cluster started (its --listen
 // address) the way Bosun's components do: mutual TLS with the admin
 // certificate, or plaintext when the cluster is insecure.
@@ -126,7 +132,7 @@ func (c *Cluster) DialService(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	creds := insecure.NewCredentials()
 	if c.Secure {
-		tc, err := pki.ReloadingClientConfig(filepath.Join(c.PKI, pki.CAFile), filepath.Join(c.PKI, "admin.crt"), filepath.Join(c.PKI, "admin.key"))
+		tc, err := pki.ReloadingClientConfig(c.AdminFiles())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"bosun.dev/tests/conformance/harness"
 )
 
 // The four resource types a proxy holds, by type URL.
@@ -483,7 +485,7 @@ type proxy struct {
 
 // startProxy connects a proxy with node id nodeID to the implementation at
 // addr over the SotW variant of ADS, or the delta variant with delta set.
-func startProxy(t *testing.T, ctx context.Context, addr, nodeID string, delta bool) *proxy {
+func startProxy(t *testing.T, c *harness.Cluster, ctx context.Context, addr, nodeID string, delta bool) *proxy {
 	t.Helper()
 	ctx, cancel := context.WithCancel(ctx)
 	p := &proxy{t: t, name: nodeID, variant: "SotW", cfg: config{}, subs: map[string][]string{},
@@ -491,7 +493,7 @@ func startProxy(t *testing.T, ctx context.Context, addr, nodeID string, delta bo
 	for _, typ := range allTypes {
 		p.cfg[typ] = map[string]proto.Message{}
 	}
-	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(dialPlain(t, addr))
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(c.DialService(t, addr))
 	done := make(chan struct{})
 	t.Cleanup(func() { cancel(); <-done })
 	node := &corev3.Node{Id: nodeID, Cluster: "conformance"}

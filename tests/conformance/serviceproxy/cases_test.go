@@ -92,12 +92,12 @@ func testProxylessClient(t *testing.T, e *env, _ harness.Capabilities) {
 	e.createService(namespace, "echo", "", grpcPort)
 	e.setEndpoints(namespace, "echo", backendEndpoints("grpc", b1, b2, b3), backendEndpoints("grpc", nr))
 	target := "echo." + namespace
-	conn := dialXDS(t, xdsAddr, "conformance-client-1", target)
+	conn := dialXDS(t, e.cluster, xdsAddr, "conformance-client-1", target)
 	reaches(t, e.ctx, conn, b1, b2, b3)
 
 	// A second client sends RPCs without pause through every change that
 	// follows; none may fail.
-	conn2 := dialXDS(t, xdsAddr, "conformance-client-2", target)
+	conn2 := dialXDS(t, e.cluster, xdsAddr, "conformance-client-2", target)
 	reaches(t, e.ctx, conn2, b1, b2, b3)
 	l := startLoad(conn2)
 
@@ -241,9 +241,9 @@ func testConfiguration(t *testing.T, e *env, caps harness.Capabilities) {
 	never := []string{"10.244.3.1"}
 	want := func(c config) error { return expectAll(c, checks, never) }
 
-	proxies := []*proxy{startProxy(t, e.ctx, xdsAddr, "conformance-proxy", false)}
+	proxies := []*proxy{startProxy(t, e.cluster, e.ctx, xdsAddr, "conformance-proxy", false)}
 	if caps[CapDelta] {
-		proxies = append(proxies, startProxy(t, e.ctx, xdsAddr, "conformance-proxy", true))
+		proxies = append(proxies, startProxy(t, e.cluster, e.ctx, xdsAddr, "conformance-proxy", true))
 	} else {
 		t.Logf("the delta variant is not checked: the implementation does not claim capability %q", CapDelta)
 	}
@@ -359,7 +359,7 @@ func nackSotW(t *testing.T, e *env, addr, typ string, names []string, change fun
 	t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(dialPlain(t, addr)).StreamAggregatedResources(ctx)
+	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(e.cluster.DialService(t, addr)).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +416,7 @@ func nackDelta(t *testing.T, e *env, addr, typ string, names []string, change fu
 	t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
-	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(dialPlain(t, addr)).DeltaAggregatedResources(ctx)
+	s, err := discoveryv3.NewAggregatedDiscoveryServiceClient(e.cluster.DialService(t, addr)).DeltaAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func testNACK(t *testing.T, e *env, caps harness.Capabilities) {
 	xdsAddr := e.replica().Listen
 	e.createService(namespace, "echo", "", grpcPort)
 	e.setEndpoints(namespace, "echo", echoPods(1), nil)
-	cfg := startProxy(t, e.ctx, xdsAddr, "conformance-proxy", false).await("the configuration of echo."+namespace, func(c config) error {
+	cfg := startProxy(t, e.cluster, e.ctx, xdsAddr, "conformance-proxy", false).await("the configuration of echo."+namespace, func(c config) error {
 		got, err := c.proxyless("echo." + namespace)
 		if err == nil && !slices.Equal(got, []string{"10.244.1.1:50051"}) {
 			err = fmt.Errorf("endpoints %v", got)
@@ -583,8 +583,8 @@ func testReplicas(t *testing.T, e *env, _ harness.Capabilities) {
 		return err
 	}
 	// The same node id on both: one proxy as each replica sees it.
-	pa := startProxy(t, e.ctx, a.Listen, "conformance-proxy", false)
-	pb := startProxy(t, e.ctx, b.Listen, "conformance-proxy", false)
+	pa := startProxy(t, e.cluster, e.ctx, a.Listen, "conformance-proxy", false)
+	pb := startProxy(t, e.cluster, e.ctx, b.Listen, "conformance-proxy", false)
 	pa.await("replica A's configuration", ready)
 	pb.await("replica B's configuration", ready)
 	harness.Eventually(t, waitFor, "both replicas serving the same resources", func() error {
@@ -602,9 +602,9 @@ func testReplicas(t *testing.T, e *env, _ harness.Capabilities) {
 
 	// The clients reach the control plane through a forwarder, first to A.
 	fw := startForwarder(t, a.Listen)
-	conn := dialXDS(t, fw.addr(), "conformance-client-1", target)
+	conn := dialXDS(t, e.cluster, fw.addr(), "conformance-client-1", target)
 	reaches(t, e.ctx, conn, b1, b2)
-	conn2 := dialXDS(t, fw.addr(), "conformance-client-2", target)
+	conn2 := dialXDS(t, e.cluster, fw.addr(), "conformance-client-2", target)
 	reaches(t, e.ctx, conn2, b1, b2)
 	l := startLoad(conn2)
 

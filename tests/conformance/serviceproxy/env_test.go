@@ -195,24 +195,21 @@ func backendEndpoints(portName string, bs ...*backend) []endpoint {
 	return out
 }
 
-// dialPlain connects to an implementation's --listen address.
-func dialPlain(t *testing.T, addr string) *grpc.ClientConn {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
 // grpcBootstrap is a gRPC xDS bootstrap for a proxyless client with node
-// id nodeID, talking xDS v3 in plaintext to xdsAddr.
-func grpcBootstrap(xdsAddr, nodeID string) []byte {
+// id nodeID, talking xDS v3 to xdsAddr: over mutual TLS with the admin's
+// certificate (grpc-go's "tls" channel credentials), or in plaintext when
+// the cluster is insecure.
+func grpcBootstrap(c *harness.Cluster, xdsAddr, nodeID string) []byte {
+	creds := map[string]any{"type": "insecure"}
+	if c.Secure {
+		ca, cert, key := c.AdminFiles()
+		creds = map[string]any{"type": "tls", "config": map[string]string{
+			"ca_certificate_file": ca, "certificate_file": cert, "private_key_file": key}}
+	}
 	b, err := json.Marshal(map[string]any{
 		"xds_servers": []any{map[string]any{
 			"server_uri":      xdsAddr,
-			"channel_creds":   []any{map[string]string{"type": "insecure"}},
+			"channel_creds":   []any{creds},
 			"server_features": []string{"xds_v3"},
 		}},
 		"node": map[string]any{"id": nodeID},
@@ -226,9 +223,9 @@ func grpcBootstrap(xdsAddr, nodeID string) []byte {
 // dialXDS dials xds:///target with grpc-go's own xDS client (its own
 // client, not shared with other channels), configured for the
 // implementation at xdsAddr.
-func dialXDS(t *testing.T, xdsAddr, nodeID, target string) *grpc.ClientConn {
+func dialXDS(t *testing.T, c *harness.Cluster, xdsAddr, nodeID, target string) *grpc.ClientConn {
 	t.Helper()
-	rb, err := grpcxds.NewXDSResolverWithConfigForTesting(grpcBootstrap(xdsAddr, nodeID))
+	rb, err := grpcxds.NewXDSResolverWithConfigForTesting(grpcBootstrap(c, xdsAddr, nodeID))
 	if err != nil {
 		t.Fatal(err)
 	}
