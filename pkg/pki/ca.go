@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -83,6 +84,46 @@ func (ca *CA) SignNode(csr *x509.CertificateRequest, node string, validity time.
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// ClientConfig returns a client TLS configuration that trusts this CA and
+// presents a client certificate for commonName that the CA signs in
+// memory, valid for validity and signed again once two thirds of it have
+// passed: how a component holding the CA's key identifies itself to
+// servers of the same CA without a certificate file.
+func (ca *CA) ClientConfig(commonName string, validity time.Duration) *tls.Config {
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	var mu sync.Mutex
+	var cur *tls.Certificate
+	var renewAt time.Time
+	return &tls.Config{
+		RootCAs: roots, MinVersion: tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if cur != nil && time.Now().Before(renewAt) {
+				return cur, nil
+			}
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return nil, err
+			}
+			now := time.Now()
+			tmpl := &x509.Certificate{
+				SerialNumber: serial(), Subject: pkix.Name{CommonName: commonName},
+				NotBefore: now.Add(-time.Hour), NotAfter: now.Add(validity),
+				KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+			if err != nil {
+				return nil, err
+			}
+			cur = &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+			renewAt = now.Add(validity * 2 / 3)
+			return cur, nil
+		},
+	}
 }
 
 // NewCertificateRequest makes a P-256 key and a PEM PKCS#10 request for

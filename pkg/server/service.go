@@ -63,6 +63,8 @@ type Service struct {
 	// Ready, when Setup sets it, holds health at NOT_SERVING after the
 	// apiserver answers until it is closed.
 	Ready <-chan struct{}
+	// Flags are the shared flags the service was started with.
+	Flags Flags
 }
 
 // Spec describes a service to Run.
@@ -160,7 +162,7 @@ func runService(spec Spec, f Flags) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	svc := &Service{Conn: conn, Server: srv, Log: log}
+	svc := &Service{Conn: conn, Server: srv, Log: log, Flags: f}
 	if spec.Setup != nil {
 		if err := spec.Setup(ctx, svc); err != nil {
 			return err

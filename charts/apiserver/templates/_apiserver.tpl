@@ -82,6 +82,12 @@ spec:
         {{- if .Values.tls.clientCA }}
         - --client-ca-file=/etc/bosun/tls/ca.crt
         {{- end }}
+        {{- if .Values.tls.create }}
+        {{- /* The generated CA signs node certificates for bootstrap tokens
+        and the apiserver's own certificate towards node-agents. */}}
+        - --cluster-signing-cert-file=/etc/bosun/signing/tls.crt
+        - --cluster-signing-key-file=/etc/bosun/signing/tls.key
+        {{- end }}
         {{- end }}
         {{- with .Values.extraArgs }}
         {{- toYaml . | nindent 8 }}
@@ -140,6 +146,11 @@ spec:
         - name: tls
           mountPath: /etc/bosun/tls
           readOnly: true
+        {{- if .Values.tls.create }}
+        - name: signing
+          mountPath: /etc/bosun/signing
+          readOnly: true
+        {{- end }}
         {{- end }}
         {{- if and (not (include "apiserver.embedded" .)) .Values.etcd.tls.secretName }}
         - name: etcd-tls
@@ -157,6 +168,11 @@ spec:
     - name: tls
       secret:
         secretName: {{ include "apiserver.tlsSecret" . }}
+    {{- if .Values.tls.create }}
+    - name: signing
+      secret:
+        secretName: {{ include "bosun.fullname" . }}-ca
+    {{- end }}
     {{- end }}
     {{- if and (not (include "apiserver.embedded" .)) .Values.etcd.tls.secretName }}
     - name: etcd-tls

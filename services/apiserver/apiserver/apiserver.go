@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*APIServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodeAgentTLS, err := nodeAgentTLS(&cfg)
+	nodeAgentTLS, err := nodeAgentTLS(&cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -433,14 +433,32 @@ func (o proxyObjects) Get(ctx context.Context, k *api.Kind, namespace, name stri
 	return o.reg.Resource(k).Get(ctx, namespace, name)
 }
 
+// NodeAgentClientUser is the user of the certificate the apiserver presents
+// to node-agents when it signs its own.
+const NodeAgentClientUser = "bosun-apiserver"
+
 // nodeAgentTLS is the client TLS configuration for node-agents, or nil for
-// plaintext.
-func nodeAgentTLS(cfg *Config) (*tls.Config, error) {
+// plaintext. Without --node-agent-ca-file, a secure apiserver that holds
+// the cluster signing CA trusts that CA (which signs node certificates) and
+// presents a certificate for bosun-apiserver that it signs itself, the
+// caller node-agents accept by default; with neither it dials plaintext.
+func nodeAgentTLS(cfg *Config, log *slog.Logger) (*tls.Config, error) {
 	if cfg.NodeAgentCAFile == "" {
 		if cfg.NodeAgentCertFile != "" || cfg.NodeAgentKeyFile != "" {
 			return nil, errors.New("--node-agent-cert-file and --node-agent-key-file need --node-agent-ca-file: client certificates are only sent over TLS")
 		}
-		return nil, nil
+		if cfg.Insecure {
+			return nil, nil
+		}
+		if cfg.ClusterSigningCertFile == "" || cfg.ClusterSigningKeyFile == "" {
+			log.Warn("dialing node-agents in plaintext for logs and image loads: give --node-agent-ca-file (and a client certificate), or --cluster-signing-cert-file and --cluster-signing-key-file")
+			return nil, nil
+		}
+		ca, err := pki.LoadCA(cfg.ClusterSigningCertFile, cfg.ClusterSigningKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("node-agent TLS from the cluster signing CA (--cluster-signing-cert-file, --cluster-signing-key-file): %w", err)
+		}
+		return ca.ClientConfig(NodeAgentClientUser, 30*24*time.Hour), nil
 	}
 	if (cfg.NodeAgentCertFile == "") != (cfg.NodeAgentKeyFile == "") {
 		return nil, errors.New("--node-agent-cert-file and --node-agent-key-file go together")

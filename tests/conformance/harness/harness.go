@@ -39,6 +39,7 @@ import (
 	corev1 "bosun.dev/gen/bosun/core/v1"
 	"bosun.dev/pkg/client"
 	"bosun.dev/pkg/pki"
+	"bosun.dev/pkg/server"
 	"bosun.dev/services/apiserver/apiserver"
 )
 
@@ -117,6 +118,28 @@ func (c *Cluster) credentials(t *testing.T, user string) []string {
 	return append(args, "--apiserver-ca-file", ca,
 		"--client-cert-file", issued.CertFile, "--client-key-file", issued.KeyFile,
 		"--tls-cert-file", issued.CertFile, "--tls-private-key-file", issued.KeyFile, "--client-ca-file", ca)
+}
+
+// NodeServerOptions are the server options of a node-agent's listener on
+// loopback for node: mutual TLS with a certificate of the cluster CA that
+// serves under the node's name, as `bosun certs init` and the apiserver
+// issue them, requiring client certificates of that CA; none when the
+// cluster is insecure.
+func (c *Cluster) NodeServerOptions(t *testing.T, node string) []grpc.ServerOption {
+	t.Helper()
+	if !c.Secure {
+		return nil
+	}
+	issued, err := pki.Issue(c.PKI, pki.Certificate{Name: "node-" + node, CommonName: "system:node:" + node,
+		Organizations: []string{"system:nodes"}, Client: true, Hosts: []string{node}})
+	if err != nil {
+		t.Fatalf("issuing node %s's certificate: %v", node, err)
+	}
+	tc, err := server.TLSFlags{CertFile: issued.CertFile, KeyFile: issued.KeyFile, ClientCAFile: filepath.Join(c.PKI, pki.CAFile)}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tc))}
 }
 
 // AdminFiles are the cluster CA and the admin's client certificate and

@@ -74,11 +74,12 @@ func TestMain(m *testing.M) {
 
 // suite is the cluster, the implementation and the node-agents the test plays.
 type suite struct {
-	t      *testing.T
-	ctx    context.Context
-	nodes  *client.Resource[*corev1.Node]
-	pods   *client.Resource[*corev1.Pod]
-	leases *client.Resource[*coordinationv1.Lease]
+	t       *testing.T
+	ctx     context.Context
+	cluster *harness.Cluster
+	nodes   *client.Resource[*corev1.Node]
+	pods    *client.Resource[*corev1.Pod]
+	leases  *client.Resource[*coordinationv1.Lease]
 }
 
 // agent is a node-agent as the health-checker sees one: a Node, a Lease it
@@ -153,7 +154,8 @@ func (a *agent) serve(addr string) {
 	})
 	a.addr = lis.Addr().String()
 	a.health = health.NewServer()
-	a.srv = grpc.NewServer()
+	// Like a node-agent: mutual TLS with a certificate naming the node.
+	a.srv = grpc.NewServer(a.s.cluster.NodeServerOptions(a.s.t, a.name)...)
 	healthpb.RegisterHealthServer(a.srv, a.health)
 	go func() { _ = a.srv.Serve(lis) }()
 }
@@ -337,7 +339,7 @@ func TestHealthChecker(t *testing.T) {
 	c := harness.StartCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := &suite{t: t, ctx: ctx, nodes: client.For[*corev1.Node](c.Admin), pods: client.For[*corev1.Pod](c.Admin),
+	s := &suite{t: t, ctx: ctx, cluster: c, nodes: client.For[*corev1.Node](c.Admin), pods: client.For[*corev1.Pod](c.Admin),
 		leases: client.For[*coordinationv1.Lease](c.Admin)}
 	// bosun-node-lease is reserved by Bosun's apiserver; create it if absent.
 	ns := &corev1.Namespace{Metadata: &metav1.ObjectMeta{Name: leaseNamespace}}

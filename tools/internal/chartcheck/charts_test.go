@@ -138,6 +138,19 @@ func TestCharts(t *testing.T) {
 		if a := args(&sts.Spec.Template.Spec); !slices.Contains(a, "--client-ca-file=/etc/bosun/tls/ca.crt") {
 			t.Errorf("apiserver args %v: clients are not authenticated by the generated CA", a)
 		}
+		// The generated CA signs node certificates and the apiserver's own
+		// towards node-agents.
+		if a := args(&sts.Spec.Template.Spec); !slices.Contains(a, "--cluster-signing-cert-file=/etc/bosun/signing/tls.crt") ||
+			!slices.Contains(a, "--cluster-signing-key-file=/etc/bosun/signing/tls.key") {
+			t.Errorf("apiserver args %v: no cluster signing CA", a)
+		}
+		signing := false
+		for _, v := range sts.Spec.Template.Spec.Volumes {
+			signing = signing || (v.Name == "signing" && v.Secret != nil && v.Secret.SecretName == "bosun-apiserver-ca")
+		}
+		if !signing {
+			t.Error("apiserver does not mount the CA Secret bosun-apiserver-ca")
+		}
 		secret := find[*corev1.Secret](t, objs, "bosun-apiserver-tls")
 		ca := checkServingCert(t, secret)
 		for _, svc := range []string{"scheduler", "controller", "health-checker", "service-proxy"} {

@@ -49,7 +49,7 @@ func main() {
 	fs.StringVar(&cfg.ClusterSigningKeyFile, "cluster-signing-key-file", "", "key of --cluster-signing-cert-file")
 	fs.DurationVar(&cfg.NodeCertificateValidity, "node-certificate-validity", 365*24*time.Hour, "how long the node certificates the apiserver signs last")
 	fs.StringVar(&cfg.EncryptionProviderConfig, "encryption-provider-config", "", "EncryptionConfiguration file that encrypts Secrets in etcd (providers aesgcm and identity; the first writes, all read; Secrets not under the first key are rewritten at start); \"\" stores them as plaintext")
-	fs.StringVar(&cfg.NodeAgentCAFile, "node-agent-ca-file", "", "CA of the node-agents' serving certificates: the node-agent proxy (bosun logs, bosun image load) dials them over TLS (default plaintext, as node-agents serve without --tls-cert-file)")
+	fs.StringVar(&cfg.NodeAgentCAFile, "node-agent-ca-file", "", "CA of the node-agents' serving certificates: the node-agent proxy (bosun logs, bosun image load) dials them over mutual TLS (default: the cluster signing CA, presenting a bosun-apiserver certificate the apiserver signs itself; plaintext only with --insecure or without a signing CA)")
 	fs.StringVar(&cfg.NodeAgentCertFile, "node-agent-cert-file", "", "client certificate presented to node-agents that require one (their --client-ca-file); needs --node-agent-ca-file")
 	fs.StringVar(&cfg.NodeAgentKeyFile, "node-agent-key-file", "", "key of --node-agent-cert-file")
 	fs.IntVar(&cfg.WatchCacheCapacity, "watch-cache-size", 10000, "recent events kept per kind for resuming watches")

@@ -81,7 +81,7 @@ type Config struct {
 	// TLS secures the connections to node-agents: RootCAs verify their
 	// serving certificates and a client certificate, when set, identifies
 	// the apiserver to node-agents that require one. Nil dials plaintext,
-	// as node-agents serve unless given TLS flags.
+	// for node-agents started with --insecure.
 	TLS *tls.Config
 	// ConnectTimeout bounds connecting to a node-agent; 5s when zero.
 	ConnectTimeout time.Duration

@@ -161,12 +161,40 @@ func ctxT(t *testing.T) context.Context {
 // startCluster starts an apiserver with authentication, Node and RBAC
 // authorization and an audit log, and registers the node "node-a" whose
 // node-agent is agent (nil: a new plaintext fakeAgent).
+// startTLSAgent starts a fake node-agent serving as node-a with a
+// certificate of the CA in pkiDir, and requiring client certificates of
+// that CA, as node-agents do.
+func startTLSAgent(t *testing.T, pkiDir string) *fakeAgent {
+	t.Helper()
+	serving, err := pki.Issue(pkiDir, pki.Certificate{Name: "node-a", CommonName: "system:node:node-a", Hosts: []string{"node-a"}, Client: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := pki.ReloadingServerConfig(serving.CertFile, serving.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pki.NewCAPool(filepath.Join(pkiDir, pki.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.ClientCAs = pool.Pool()
+	tc.ClientAuth = tls.RequireAndVerifyClientCert
+	creds := credentials.NewTLS(tc)
+	return startAgent(t, &creds)
+}
+
 func startCluster(t *testing.T, agent *fakeAgent, opts ...func(*apiserver.Config)) *cluster {
 	t.Helper()
-	if agent == nil {
-		agent = startAgent(t, nil)
-	}
 	dir := t.TempDir()
+	if agent == nil {
+		// The apiserver keeps a CA it finds in its certificate folder, and
+		// by default dials node-agents over mutual TLS with it.
+		if _, err := pki.EnsureCA(filepath.Join(dir, "pki")); err != nil {
+			t.Fatal(err)
+		}
+		agent = startTLSAgent(t, filepath.Join(dir, "pki"))
+	}
 	c := &cluster{t: t, pki: filepath.Join(dir, "pki"), agent: agent, audit: &syncBuffer{}}
 	cfg := apiserver.Config{
 		Listen: "127.0.0.1:0", DataDir: dir, CompactionInterval: -1, Authenticate: true,
@@ -532,6 +560,15 @@ func TestNodeAgentTLS(t *testing.T) {
 			t.Fatalf("logs over mutual TLS: %q, %v", out, err)
 		}
 	})
+	t.Run("signed by the cluster signing CA by default", func(t *testing.T) {
+		c := startCluster(t, agent, func(cfg *apiserver.Config) {
+			cfg.ClusterSigningCertFile, cfg.ClusterSigningKeyFile = filepath.Join(dir, pki.CAFile), filepath.Join(dir, pki.CAKey)
+		})
+		out, err := readLogs(ctxT(t), c.admin, &corev1.ContainerLogsRequest{Namespace: "team-a", Pod: "web"})
+		if err != nil || out != "line 1\nline 2\n" {
+			t.Fatalf("logs over mutual TLS with the apiserver's own certificate: %q, %v", out, err)
+		}
+	})
 	t.Run("another node's certificate", func(t *testing.T) {
 		c := startCluster(t, impostorAgent, withTLS)
 		_, err := readLogs(ctxT(t), c.admin, &corev1.ContainerLogsRequest{Namespace: "team-a", Pod: "web"})
@@ -543,7 +580,7 @@ func TestNodeAgentTLS(t *testing.T) {
 			t.Errorf("the impostor received %d log requests", n)
 		}
 	})
-	t.Run("plaintext to a TLS node-agent", func(t *testing.T) {
+	t.Run("a node-agent of another CA", func(t *testing.T) {
 		c := startCluster(t, agent)
 		_, err := readLogs(ctxT(t), c.admin, &corev1.ContainerLogsRequest{Namespace: "team-a", Pod: "web"})
 		wantCode(t, "plaintext", err, codes.Unavailable, `node "node-a"`, agent.addr)
@@ -601,7 +638,7 @@ func TestAddressChangeReachesTheNewNodeAgent(t *testing.T) {
 	if _, err := readLogs(ctx, c.admin, &corev1.ContainerLogsRequest{Namespace: "team-a", Pod: "web"}); err != nil {
 		t.Fatal(err)
 	}
-	moved := startAgent(t, nil)
+	moved := startTLSAgent(t, c.pki)
 	err := client.RetryOnConflict(ctx, client.DefaultRetry, func() error {
 		n, err := client.For[*corev1.Node](c.admin).Get(ctx, "", "node-a")
 		if err != nil {

@@ -19,6 +19,12 @@ func main() {
 		Flags:         opts.RegisterFlags,
 		Check:         opts.Validate,
 		Body: func(ctx context.Context, s *server.Service) error {
+			if opts.NodeAgentCAFile == "" && !s.Flags.APIServer.Insecure {
+				// Node-agents serve mutual TLS with certificates of the
+				// cluster CA: probe them with this service's own identity.
+				opts.NodeAgentCAFile = s.Flags.TLS.ClientCAFile
+				opts.NodeAgentCertFile, opts.NodeAgentKeyFile = s.Flags.APIServer.CertFile, s.Flags.APIServer.KeyFile
+			}
 			chk, err := checker.New(checker.Config{Conn: s.Conn, Options: opts, Logger: s.Log, Registerer: s.Server.Registry()})
 			if err != nil {
 				return err

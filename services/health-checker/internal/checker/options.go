@@ -82,7 +82,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ProbeTimeout, "probe-timeout", o.ProbeTimeout, "timeout of one gRPC health check")
 	fs.IntVar(&o.ProbeConcurrency, "probe-concurrency", o.ProbeConcurrency, "most health checks in flight at once")
 	fs.Float64Var(&o.ProbeJitter, "probe-jitter", o.ProbeJitter, "share of --probe-interval by which each node's next check moves at random, either way (0 to 1)")
-	fs.StringVar(&o.NodeAgentCAFile, "node-agent-ca-file", o.NodeAgentCAFile, "CA of the node-agents' serving certificates; when set, health checks use TLS (default plaintext)")
+	fs.StringVar(&o.NodeAgentCAFile, "node-agent-ca-file", o.NodeAgentCAFile, "CA of the node-agents' serving certificates for the health checks, which verify the node's name (default: --client-ca-file, presenting --client-cert-file; plaintext with --insecure)")
 	fs.StringVar(&o.NodeAgentCertFile, "node-agent-cert-file", o.NodeAgentCertFile, "client certificate presented to node-agents (with --node-agent-ca-file)")
 	fs.StringVar(&o.NodeAgentKeyFile, "node-agent-key-file", o.NodeAgentKeyFile, "key of --node-agent-cert-file")
 	fs.Int64Var(&o.DefaultTolerationSeconds, "default-toleration-seconds", o.DefaultTolerationSeconds, "seconds a pod without a toleration of the unreachable or not-ready taint stays on such a node before it is evicted")
