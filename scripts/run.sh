@@ -472,11 +472,13 @@ if [ -e "$run/nodes" ]; then
 fi
 printf '%s\n' "${node_name[@]}" >"$run/nodes"
 
-# start_service starts a control-plane service with its certificate.
+# start_service starts a control-plane service with its certificate, which
+# also serves its own listener over mutual TLS.
 start_service() { # name, port, extra flags...
   local svc=$1 listen=127.0.0.1:$(port "$2"); shift 2
   start "$svc" --apiserver "$api" --apiserver-ca-file "$ca" --listen "$listen" \
-    --client-cert-file "$pki/bosun-$svc.crt" --client-key-file "$pki/bosun-$svc.key" "$@"
+    --client-cert-file "$pki/bosun-$svc.crt" --client-key-file "$pki/bosun-$svc.key" \
+    --tls-cert-file "$pki/bosun-$svc.crt" --tls-private-key-file "$pki/bosun-$svc.key" --client-ca-file "$ca" "$@"
 }
 start_service controller 10252
 start_service health-checker 10253
@@ -493,6 +495,7 @@ if $with_node; then
       --apiserver "$api" --apiserver-ca-file "$ca" --node-name "$n" --node-ip "${node_ip[i]}" \
       --client-cert-file "$pki/node-$n.crt" --client-key-file "$pki/node-$n.key" \
       --listen "${node_ip[i]}:$(port 10250)" \
+      --tls-cert-file "$pki/node-$n.crt" --tls-private-key-file "$pki/node-$n.key" --client-ca-file "$ca" \
       --containerd-address "$ctrd_sock" --containerd-namespace "${node_ns[i]}" \
       --root-dir "$agent_base/$n" --log-dir "$run/logs/pods" \
       --pod-cidr "${pod_cidr[i]}" --cni-bridge "$bridge" --cni-plugin-dirs "$cni_dir" \
@@ -511,14 +514,16 @@ start_service scheduler 10251
 
 sed "s|127\.0\.0\.1:5001/|$registry/|" examples/hello.yaml | "$bin/bosun" apply -f -
 
-# The proxyless gRPC demo's bootstrap, and Envoy when there is one.
+# The proxyless gRPC demo's bootstrap, and Envoy when there is one: both
+# reach the service-proxy over mutual TLS with the admin's certificate.
 xds=127.0.0.1:$(port 18000)
+xds_tls=(--ca-file "$ca" --cert-file "$pki/admin.crt" --key-file "$pki/admin.key")
 "$bin/service-proxy" bootstrap --node-id hello-client --node-name "${node_name[1]}" --xds-address "$xds" \
-  --format grpc >"$run/xds-bootstrap.json"
+  "${xds_tls[@]}" --format grpc >"$run/xds-bootstrap.json"
 envoy_bin=$(command -v envoy || true)
 if [ -n "$envoy_bin" ]; then
   "$bin/service-proxy" bootstrap --node-id make-run-envoy --node-name "${node_name[1]}" --xds-address "$xds" \
-    --admin-address "127.0.0.1:$(port 9901)" >"$run/envoy.yaml"
+    "${xds_tls[@]}" --admin-address "127.0.0.1:$(port 9901)" >"$run/envoy.yaml"
   start_cmd envoy "$envoy_bin" -c "$run/envoy.yaml" --disable-hot-restart
 fi
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
@@ -74,15 +75,39 @@ func (s *suite) credentials(t *testing.T) []string {
 	if !s.cluster.Secure {
 		return append(args, "--insecure")
 	}
+	// The node's certificate also serves its listener, under the node's
+	// name, as `bosun certs init` and the apiserver issue them.
 	issued, err := pki.Issue(s.cluster.PKI, pki.Certificate{
 		Name: "node-" + s.node.Name, CommonName: "system:node:" + s.node.Name,
-		Organizations: []string{"system:nodes"}, Client: true,
+		Organizations: []string{"system:nodes"}, Client: true, Hosts: []string{s.node.Name},
 	})
 	if err != nil {
 		t.Fatalf("issuing the node's certificate: %v", err)
 	}
-	return append(args, "--apiserver-ca-file", filepath.Join(s.cluster.PKI, pki.CAFile),
-		"--client-cert-file", issued.CertFile, "--client-key-file", issued.KeyFile)
+	ca := filepath.Join(s.cluster.PKI, pki.CAFile)
+	return append(args, "--apiserver-ca-file", ca,
+		"--client-cert-file", issued.CertFile, "--client-key-file", issued.KeyFile,
+		"--tls-cert-file", issued.CertFile, "--tls-private-key-file", issued.KeyFile, "--client-ca-file", ca)
+}
+
+// dialAgent connects to the agent's listener as the health-checker does:
+// mutual TLS verifying the node's name, or plaintext when insecure.
+func (s *suite) dialAgent(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	creds := insecure.NewCredentials()
+	if s.cluster.Secure {
+		tc, err := pki.ReloadingClientConfig(s.cluster.AdminFiles())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.ServerName = s.node.Name
+		creds = credentials.NewTLS(tc)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // startAgent runs the implementation with the connection flags, --listen
@@ -100,10 +125,7 @@ func (s *suite) startAgent(t *testing.T, binary string, args []string) {
 		}
 		s.agent.Stop()
 	})
-	conn, err := grpc.NewClient(listen, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := s.dialAgent(t, listen)
 	defer conn.Close()
 	hc := healthpb.NewHealthClient(conn)
 	start := time.Now()
