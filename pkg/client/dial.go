@@ -41,7 +41,35 @@ const (
 	KeepaliveTimeout = 5 * time.Second
 )
 
-// Dial connects to the apiserver. Traces propagate through OpenTelemetry.
+// TracingConfigured reports whether this process exports traces: OTLP
+// (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or a
+// file (BOSUN_TRACES_FILE). Without an exporter, gRPC connections carry no
+// OpenTelemetry handlers: they would cost a few percent of every call's CPU
+// to make spans nobody sees.
+func TracingConfigured() bool {
+	for _, env := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", EnvTracesFile} {
+		if os.Getenv(env) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// EnvTracesFile names the file spans are written to, one JSON object per
+// line (see pkg/server.SetupTracing).
+const EnvTracesFile = "BOSUN_TRACES_FILE"
+
+// TracingDialOptions are the options that carry a caller's trace to the
+// server, when TracingConfigured.
+func TracingDialOptions() []grpc.DialOption {
+	if !TracingConfigured() {
+		return nil
+	}
+	return []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler())}
+}
+
+// Dial connects to the apiserver. Traces propagate through OpenTelemetry
+// when the process exports them.
 func Dial(cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 	if cfg.Server == "" {
 		return nil, fmt.Errorf("no server address: set --server or the config file's server")
@@ -78,8 +106,7 @@ func Dial(cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 		// is found dead within Time+Timeout instead of waiting on TCP's
 		// retransmissions; servers permit these pings (pkg/server).
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-	}, extra...)
+	}, append(TracingDialOptions(), extra...)...)
 	return grpc.NewClient(cfg.Server, opts...)
 }

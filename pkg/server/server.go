@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
+	"bosun.dev/pkg/client"
 	"bosun.dev/pkg/version"
 )
 
@@ -123,9 +124,11 @@ func New(opts Options) (*Server, error) {
 		// And find dead clients, whose watches would otherwise hold their
 		// resources until TCP gives up.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.ChainUnaryInterceptor(append([]grpc.UnaryServerInterceptor{m.unary}, opts.UnaryInterceptors...)...),
 		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{s.endStreamOnStop, m.stream}, opts.StreamInterceptors...)...),
+	}
+	if client.TracingConfigured() {
+		sopts = append(sopts, grpc.StatsHandler(otelgrpc.NewServerHandler()))
 	}
 	if opts.TLS != nil {
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))

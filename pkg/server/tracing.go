@@ -17,13 +17,14 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"bosun.dev/pkg/client"
 	"bosun.dev/pkg/version"
 )
 
 // EnvTracesFile names the environment variable that, when set to a path,
 // makes SetupTracing append every finished span to that file as one JSON
 // object a line (see FileSpan), beside OTLP when that is configured too.
-const EnvTracesFile = "BOSUN_TRACES_FILE"
+const EnvTracesFile = client.EnvTracesFile
 
 // TraceParentAnnotation is the annotation that carries a W3C traceparent from
 // the request that caused an object to the service that acts on it later:
@@ -43,8 +44,9 @@ func Propagator() propagation.TextMapPropagator {
 // exported over OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT (or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, configured by the standard
 // OTEL_* variables, and written to a file when BOSUN_TRACES_FILE is set;
-// with neither the provider is a no-op and tracing costs nothing beyond
-// propagating incoming trace ids. Call shutdown before exiting to flush
+// with neither the provider is a no-op, and the gRPC servers and clients of
+// pkg/server and pkg/client carry no OpenTelemetry handlers at all
+// (client.TracingConfigured). Call shutdown before exiting to flush
 // spans.
 func SetupTracing(ctx context.Context, serviceName string) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(Propagator())

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -45,7 +46,10 @@ func TestTracesAndMetrics(t *testing.T) {
 	procs := map[string]*proc{}
 	procs["apiserver"] = start(t, dir, "apiserver", "--insecure", "--data-dir", filepath.Join(dir, "data"),
 		"--listen", apiAddr, "--http-listen", "", "--log-level", "warn")
-	conn, err := client.Dial(client.Config{Server: apiAddr, Insecure: true})
+	// The test traces with its own in-memory provider rather than the
+	// environment, so it adds the handler client.Dial adds only when the
+	// environment asks for traces.
+	conn, err := client.Dial(client.Config{Server: apiAddr, Insecure: true}, grpc.WithStatsHandler(otelgrpc.NewClientHandler()))
 	if err != nil {
 		t.Fatal(err)
 	}

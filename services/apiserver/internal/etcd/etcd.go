@@ -15,10 +15,11 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+
+	"bosun.dev/pkg/client"
 )
 
 // newRequestSeconds is the histogram of the apiserver's etcd calls (Range,
@@ -35,15 +36,14 @@ func newRequestSeconds() *prometheus.HistogramVec {
 // that made it (etcdserverpb.KV/Range, /Txn, ...) and times unary calls in
 // hist.
 func instrumented(hist *prometheus.HistogramVec) []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
+	return append(client.TracingDialOptions(),
 		grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			start := time.Now()
 			err := invoker(ctx, method, req, reply, cc, opts...)
 			hist.WithLabelValues(method[strings.LastIndex(method, "/")+1:], status.Code(err).String()).Observe(time.Since(start).Seconds())
 			return err
 		}),
-	}
+	)
 }
 
 // Config says which etcd to use.
