@@ -2,7 +2,6 @@ package multinode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -78,45 +77,11 @@ func hasTaint(n *corev1.Node, key string) bool {
 func TestNodeLossReplacesPodsAndRecovers(t *testing.T) {
 	c := Start(t, 3)
 	ctx := context.Background()
-	deployments := client.For[*appsv1.Deployment](c.Conn)
+	rec := c.RecordWatches(t, KindPod, KindNode, KindDeployment, KindReplicaSet)
 
-	grace := int64(1)
-	n := int32(replicas)
-	if _, err := deployments.Create(ctx, &appsv1.Deployment{
-		Metadata: &metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: &appsv1.DeploymentSpec{
-			Replicas: &n,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: &corev1.PodTemplateSpec{
-				Metadata: &metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec: &corev1.PodSpec{TerminationGracePeriodSeconds: &grace,
-					Containers: []*corev1.Container{{Name: "app", Image: c.Image, Args: []string{"serve", "8080"}}}},
-			},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	// Registered after the cluster's cleanups, so it runs first: the pods
-	// are deleted while every node-agent still runs, and the agents remove
-	// their containers, network namespaces and masquerade rules.
-	t.Cleanup(func() { removeDeployment(t, c) })
-
-	var before []*corev1.Pod
-	harness.Eventually(t, 90*time.Second, "Deployment web Running", func() error {
-		pods, err := deploymentPods(ctx, c)
-		if err != nil {
-			return err
-		}
-		total := 0
-		for _, k := range runningOn(pods) {
-			total += k
-		}
-		if len(pods) != replicas || total != replicas {
-			return fmt.Errorf("%d pods, %d Running", len(pods), total)
-		}
-		before = pods
-		return nil
-	})
+	// Removed when the test ends, while every node-agent still runs: the
+	// agents then remove their containers, network namespaces and rules.
+	before := deployWeb(t, c, replicas)
 	placed := runningOn(before)
 	t.Logf("pods per node before the fault: %v", placed)
 	// Each pod has its sandbox on its node: the leftover checks below look
@@ -321,6 +286,8 @@ func TestNodeLossReplacesPodsAndRecovers(t *testing.T) {
 	if running != replicas {
 		t.Errorf("%d containers of the Deployment run, want %d", running, replicas)
 	}
+	c.CheckFinalState(t)
+	rec.Check(t)
 }
 
 func describePods(pods []*corev1.Pod) string {
@@ -363,28 +330,7 @@ func removeDeployment(t *testing.T, c *Cluster) {
 	if t.Failed() {
 		return
 	}
-	for _, nd := range c.Nodes {
-		err := errors.New("")
-		deadline := time.Now().Add(20 * time.Second)
-		for err != nil && time.Now().Before(deadline) {
-			err = nil
-			if ns := nd.NetNS(); len(ns) > 0 {
-				err = fmt.Errorf("network namespaces %v", ns)
-			} else if rules := nd.NATRules(); len(rules) > 0 {
-				err = fmt.Errorf("nat rules %v", rules)
-			} else if leases := nd.Leases(); len(leases) > 0 {
-				err = fmt.Errorf("IPAM leases %v", leases)
-			} else if cs := nd.Containers(t); len(cs) > 0 {
-				err = fmt.Errorf("containers %v", cs)
-			}
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
-		if err != nil {
-			t.Errorf("%s left after its pods were deleted: %v", nd.Name, err)
-		}
-	}
+	c.waitNodesClean(t, "its pods were deleted")
 }
 
 // checkShortPauseChangesNothing stops a node-agent with SIGSTOP for less

@@ -2,6 +2,7 @@ package multinode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -87,16 +88,20 @@ func checkPodNetwork(t *testing.T, c *Cluster, pods []*corev1.Pod) {
 	t.Helper()
 	hc := &http.Client{Timeout: 5 * time.Second}
 	for _, p := range pods {
+		// Running is not listening yet: the app may take a moment to bind.
 		ip := p.GetStatus().GetPodIp()
-		resp, err := hc.Get("http://" + net.JoinHostPort(ip, "8080") + "/")
-		if err != nil {
-			t.Fatalf("host -> pod %s (%s on %s): %v", p.GetMetadata().GetName(), ip, p.GetSpec().GetNodeName(), err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.HasPrefix(string(body), "hello from ") {
-			t.Fatalf("pod %s answered %q", p.GetMetadata().GetName(), body)
-		}
+		harness.Eventually(t, 30*time.Second, fmt.Sprintf("host -> pod %s (%s on %s)", p.GetMetadata().GetName(), ip, p.GetSpec().GetNodeName()), func() error {
+			resp, err := hc.Get("http://" + net.JoinHostPort(ip, "8080") + "/")
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.HasPrefix(string(body), "hello from ") {
+				t.Fatalf("pod %s answered %q", p.GetMetadata().GetName(), body)
+			}
+			return nil
+		})
 	}
 	for _, a := range pods {
 		for _, b := range pods {
@@ -151,5 +156,33 @@ func explainStuckPods(t *testing.T, c *Cluster, pods []*corev1.Pod) {
 		_, err := client.For[*corev1.Pod](c.Conn).Delete(ctx, md.GetNamespace(), md.GetName(),
 			client.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{Uid: md.GetUid()}})
 		t.Logf("stuck pod %s: the final delete (grace 0, uid precondition) answers %v", md.GetName(), err)
+	}
+}
+
+// waitNodesClean waits up to 20 s until no node holds containers, network
+// namespaces, IPAM leases or masquerade rules (the node-agents remove
+// them), and fails the test naming what is left after what.
+func (c *Cluster) waitNodesClean(t *testing.T, after string) {
+	t.Helper()
+	for _, nd := range c.Nodes {
+		err := errors.New("")
+		for deadline := time.Now().Add(20 * time.Second); err != nil && time.Now().Before(deadline); {
+			err = nil
+			if ns := nd.NetNS(); len(ns) > 0 {
+				err = fmt.Errorf("network namespaces %v", ns)
+			} else if rules := nd.NATRules(); len(rules) > 0 {
+				err = fmt.Errorf("nat rules %v", rules)
+			} else if leases := nd.Leases(); len(leases) > 0 {
+				err = fmt.Errorf("IPAM leases %v", leases)
+			} else if cs := nd.Containers(t); len(cs) > 0 {
+				err = fmt.Errorf("containers %v", cs)
+			}
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		if err != nil {
+			t.Errorf("%s left after %s: %v", nd.Name, after, err)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package multinode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -97,27 +96,7 @@ func awaitWorkloadsGone(t *testing.T, c *Cluster, names ...string) {
 	if t.Failed() {
 		return
 	}
-	for _, nd := range c.Nodes {
-		err := errors.New("")
-		for deadline := time.Now().Add(20 * time.Second); err != nil && time.Now().Before(deadline); {
-			err = nil
-			if ns := nd.NetNS(); len(ns) > 0 {
-				err = fmt.Errorf("network namespaces %v", ns)
-			} else if rules := nd.NATRules(); len(rules) > 0 {
-				err = fmt.Errorf("nat rules %v", rules)
-			} else if leases := nd.Leases(); len(leases) > 0 {
-				err = fmt.Errorf("IPAM leases %v", leases)
-			} else if cs := nd.Containers(t); len(cs) > 0 {
-				err = fmt.Errorf("containers %v", cs)
-			}
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
-		if err != nil {
-			t.Errorf("%s left after the pods of %s were deleted: %v", nd.Name, strings.Join(names, ", "), err)
-		}
-	}
+	c.waitNodesClean(t, "the pods of "+strings.Join(names, ", ")+" were deleted")
 }
 
 // podEvent is one event of a pod watch, as it arrived.

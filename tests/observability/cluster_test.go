@@ -12,13 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"bosun.dev/pkg/server"
+	"bosun.dev/tests/internal/testproc"
 )
 
 // proc is one running service.
@@ -27,9 +25,7 @@ type proc struct {
 	listen  string // its gRPC address, --listen
 	metrics string // address of /metrics
 	traces  string // its BOSUN_TRACES_FILE
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{}
+	*testproc.Process
 }
 
 // start runs the service name with args (which include --listen) plus --metrics-listen on a free
@@ -38,37 +34,25 @@ type proc struct {
 // when the test failed.
 func start(t *testing.T, dir, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, metrics: freePort(t), traces: filepath.Join(dir, name+".jsonl"),
-		logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, metrics: freePort(t), traces: filepath.Join(dir, name+".jsonl")}
 	for i, a := range args[:len(args)-1] {
 		if a == "--listen" {
 			p.listen = args[i+1]
 		}
 	}
-	p.cmd = exec.Command(filepath.Join(bin, name), append(args, "--metrics-listen", p.metrics)...)
-	p.cmd.Env = append(os.Environ(), server.EnvTracesFile+"="+p.traces)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
+	cmd := exec.Command(filepath.Join(bin, name), append(args, "--metrics-listen", p.metrics)...)
+	cmd.Env = append(os.Environ(), server.EnvTracesFile+"="+p.traces)
+	var err error
+	if p.Process, err = testproc.Start(name, cmd); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.logs.tail(16<<10))
-		}
+		p.Stop(10 * time.Second)
+		p.LogOnFailure(t, 16<<10)
 	})
 	eventually(t, 60*time.Second, name+" serving /metrics", func() error {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited: %v\n%s", name, p.cmd.ProcessState, p.logs.tail(16<<10))
-		default:
+		if p.Exited() {
+			t.Fatalf("%s exited: %v\n%s", name, p.Err(), p.Tail(16<<10))
 		}
 		_, err := scrape(p.metrics)
 		return err
@@ -149,26 +133,4 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 // ctxTimeout is a context for one call.
 func ctxTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// tail is the last n bytes written.
-func (s *syncBuffer) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.b.String()
-	if len(b) > n {
-		return "...\n" + b[len(b)-n:]
-	}
-	return strings.TrimSpace(b)
 }

@@ -1,15 +1,12 @@
 package skew
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +19,7 @@ import (
 	metav1 "bosun.dev/gen/bosun/meta/v1"
 	"bosun.dev/pkg/client"
 	"bosun.dev/tests/conformance/harness"
+	"bosun.dev/tests/internal/testproc"
 )
 
 // healthEndpointAnnotation on a Node tells the health-checker where to
@@ -52,7 +50,7 @@ type Cluster struct {
 	// Node is the simulated node's name.
 	Node string
 
-	nodesim *process
+	nodesim *testproc.Process
 	health  *health.Server
 }
 
@@ -81,8 +79,8 @@ func StartCluster(t *testing.T, parts map[string]Component) *Cluster {
 	t.Cleanup(func() { conn.Close() })
 	c.Conn = conn
 	harness.Eventually(t, 60*time.Second, "apiserver serving", func() error {
-		if api.exited() {
-			t.Fatalf("the apiserver exited before serving: %v", api.err)
+		if api.Exited() {
+			t.Fatalf("the apiserver exited before serving: %v", api.Err())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -147,7 +145,7 @@ func (c *Cluster) startNode(t *testing.T, sim Component) {
 // StopNode stops the simulated node and its health endpoint, as if the
 // machine were lost.
 func (c *Cluster) StopNode() {
-	c.nodesim.stop()
+	c.nodesim.Stop(10 * time.Second)
 	c.health.Shutdown()
 }
 
@@ -155,8 +153,8 @@ func (c *Cluster) StopNode() {
 func (c *Cluster) WaitNode(t *testing.T, what string, check func(*corev1.Node) error) {
 	t.Helper()
 	harness.Eventually(t, 60*time.Second, "node "+c.Node+" "+what, func() error {
-		if c.nodesim.exited() && !c.nodesim.stopped {
-			t.Fatalf("the node simulator exited: %v", c.nodesim.err)
+		if c.nodesim.ExitedOnItsOwn() {
+			t.Fatalf("the node simulator exited: %v", c.nodesim.Err())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -178,84 +176,23 @@ func condition(n *corev1.Node, typ string) string {
 	return ""
 }
 
-// process is a child process of the test.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{}
-	err     error
-	stopped bool
-}
-
 // startProcess runs bin with args. When the test ends it is stopped with
 // SIGTERM (SIGKILL after 10 s), its output is logged if the test failed,
 // and the test fails if it exited on its own before.
-func startProcess(t *testing.T, name, bin string, args ...string) *process {
+func startProcess(t *testing.T, name, bin string, args ...string) *testproc.Process {
 	t.Helper()
-	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
+	p, err := testproc.Start(name, exec.Command(bin, args...))
+	if err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		if p.exited() && !p.stopped {
-			t.Errorf("%s exited during the test: %v", name, p.err)
+		if p.ExitedOnItsOwn() {
+			t.Errorf("%s exited during the test: %v", name, p.Err())
 		}
-		p.stop()
+		p.Stop(10 * time.Second)
 		if t.Failed() {
-			t.Logf("%s: %s %s\noutput:\n%s", name, bin, strings.Join(args, " "), p.logs.tail(32<<10))
+			t.Logf("%s: %s %s\noutput:\n%s", name, bin, strings.Join(args, " "), p.Tail(32<<10))
 		}
 	})
 	return p
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process with SIGTERM (SIGKILL after 10 s) and waits for it.
-func (p *process) stop() {
-	if p.stopped {
-		return
-	}
-	p.stopped = true
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// tail is the last n bytes written.
-func (s *syncBuffer) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.b.Bytes()
-	if len(b) > n {
-		return "...\n" + string(b[len(b)-n:])
-	}
-	return string(b)
 }

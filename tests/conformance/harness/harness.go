@@ -19,7 +19,6 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -27,7 +26,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +39,7 @@ import (
 	"bosun.dev/pkg/pki"
 	"bosun.dev/pkg/server"
 	"bosun.dev/services/apiserver/apiserver"
+	"bosun.dev/tests/internal/testproc"
 )
 
 // EnvInsecure, set to 1 or true, runs the apiserver in plaintext without
@@ -260,28 +259,12 @@ func Cleanup() {
 // Process is a running implementation.
 type Process struct {
 	// Listen is the address given as --listen, where it serves gRPC health.
-	Listen  string
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{}
-	err     error
-	stopped bool
+	Listen string
+	*testproc.Process
 }
 
 // Stop ends the process with SIGTERM (SIGKILL after 10 s) and waits for it.
-func (p *Process) Stop() {
-	if p.stopped {
-		return
-	}
-	p.stopped = true
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *Process) Stop() { p.Process.Stop(10 * time.Second) }
 
 // Start runs impl connected to the cluster as user, with --listen on a free
 // loopback port, and waits until it reports SERVING on gRPC health there.
@@ -290,35 +273,38 @@ func (p *Process) Stop() {
 // process exited on its own before that.
 func (c *Cluster) Start(t *testing.T, impl Implementation, user string) *Process {
 	t.Helper()
-	p := &Process{Listen: FreePort(t), logs: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{Listen: FreePort(t)}
 	args := append(c.credentials(t, user), "--listen", p.Listen)
 	args = append(args, impl.Args...)
-	p.cmd = exec.Command(impl.Binary, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
+	var err error
+	if p.Process, err = testproc.Start(impl.Name, exec.Command(impl.Binary, args...)); err != nil {
 		t.Fatalf("starting %s: %v", impl.Name, err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		select {
-		case <-p.done:
-			if !p.stopped {
-				t.Errorf("%s exited during the test: %v", impl.Name, p.err)
-			}
-		default:
-			p.Stop()
+		if p.ExitedOnItsOwn() {
+			t.Errorf("%s exited during the test: %v", impl.Name, p.Err())
 		}
+		p.Stop()
 		if t.Failed() {
-			t.Logf("%s %s\noutput:\n%s", impl.Binary, strings.Join(args, " "), p.logs.tail(64<<10))
+			t.Logf("%s %s\noutput:\n%s", impl.Binary, strings.Join(args, " "), p.Tail(64<<10))
 		}
 	})
-	hc := healthpb.NewHealthClient(c.DialService(t, p.Listen))
-	Eventually(t, 60*time.Second, impl.Name+" serving gRPC health on --listen "+p.Listen, func() error {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited before serving: %v\n%s", impl.Name, p.err, p.logs.tail(64<<10))
-		default:
+	WaitServing(t, c.DialService(t, p.Listen), impl.Name+" serving gRPC health on --listen "+p.Listen, func() {
+		if p.Exited() {
+			t.Fatalf("%s exited before serving: %v\n%s", impl.Name, p.Err(), p.Tail(64<<10))
 		}
+	})
+	return p
+}
+
+// WaitServing waits up to 60 s until gRPC health on conn reports SERVING,
+// calling check (which may fail the test, say when the process exited)
+// before each try.
+func WaitServing(t *testing.T, conn *grpc.ClientConn, what string, check func()) {
+	t.Helper()
+	hc := healthpb.NewHealthClient(conn)
+	Eventually(t, 60*time.Second, what, func() error {
+		check()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
@@ -330,7 +316,6 @@ func (c *Cluster) Start(t *testing.T, impl Implementation, user string) *Process
 		}
 		return nil
 	})
-	return p
 }
 
 // Eventually polls f every 20 ms until it returns nil, failing the test
@@ -353,26 +338,4 @@ func Eventually(t *testing.T, timeout time.Duration, what string, f func() error
 func envBool(name string) bool {
 	v := strings.ToLower(os.Getenv(name))
 	return v == "1" || v == "true" || v == "yes"
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// tail is the last n bytes written.
-func (s *syncBuffer) tail(n int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b := s.b.Bytes()
-	if len(b) > n {
-		return "...\n" + string(b[len(b)-n:])
-	}
-	return string(b)
 }

@@ -16,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
@@ -127,19 +126,11 @@ func (s *suite) startAgent(t *testing.T, binary string, args []string) {
 	})
 	conn := s.dialAgent(t, listen)
 	defer conn.Close()
-	hc := healthpb.NewHealthClient(conn)
 	start := time.Now()
-	s.eventually(t, "node-agent serving gRPC health on --listen "+listen, func() error {
-		ctx, cancel := context.WithTimeout(s.ctx, time.Second)
-		defer cancel()
-		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return err
+	harness.WaitServing(t, conn, "node-agent serving gRPC health on --listen "+listen, func() {
+		if s.agent.Exited() {
+			t.Fatalf("the node-agent exited before serving:\n%s", s.agent.Tail(32<<10))
 		}
-		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("status %s", resp.GetStatus())
-		}
-		return nil
 	})
 	t.Logf("node-agent SERVING %s after start", since(start))
 	t.Cleanup(func() { s.removePods(t) })
