@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"bosun.dev/pkg/pki"
 )
@@ -65,11 +66,8 @@ func (t TLSFlags) Config() (*tls.Config, error) {
 }
 
 // VerifyClientCertificate checks a client's certificate chain (leaf first,
-// DER) against roots, for client authentication.
+// DER) against roots, for client authentication (pki.VerifyClient).
 func VerifyClientCertificate(raw [][]byte, roots *x509.CertPool) error {
-	if len(raw) == 0 {
-		return errors.New("a client certificate is required")
-	}
 	certs := make([]*x509.Certificate, len(raw))
 	for i, der := range raw {
 		c, err := x509.ParseCertificate(der)
@@ -78,13 +76,5 @@ func VerifyClientCertificate(raw [][]byte, roots *x509.CertPool) error {
 		}
 		certs[i] = c
 	}
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
-	if err != nil {
-		return fmt.Errorf("client certificate %q: %w", certs[0].Subject.CommonName, err)
-	}
-	return nil
+	return pki.VerifyClient(certs, roots, time.Now())
 }

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"bosun.dev/pkg/pki"
 )
 
 // Well-known users and groups.
@@ -119,19 +121,12 @@ func (a Certificates) Authenticate(c Credentials) (User, bool, error) {
 		return User{}, false, nil
 	}
 	leaf := c.Certificates[0]
-	inter := x509.NewCertPool()
-	for _, ic := range c.Certificates[1:] {
-		inter.AddCert(ic)
-	}
 	now := time.Now
 	if a.Now != nil {
 		now = a.Now
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots: a.Roots(), Intermediates: inter, CurrentTime: now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
-		return User{}, false, fmt.Errorf("client certificate %q: %w", leaf.Subject.CommonName, err)
+	if err := pki.VerifyClient(c.Certificates, a.Roots(), now()); err != nil {
+		return User{}, false, err
 	}
 	if leaf.Subject.CommonName == "" {
 		return User{}, false, fmt.Errorf("client certificate (serial %s) has no CommonName to name its user", leaf.SerialNumber)
