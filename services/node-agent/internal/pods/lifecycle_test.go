@@ -1,13 +1,9 @@
 package pods_test
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"testing"
-	"time"
-
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	corev1 "bosun.dev/gen/bosun/core/v1"
 	"bosun.dev/services/node-agent/internal/agenttest"
@@ -23,19 +19,11 @@ func TestPreStopRunsBeforeTheContainerStops(t *testing.T) {
 	c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"drain", "--now"}}}}
 	h.run(agenttest.Pod("u1", "p", node, c))
 	h.waitPhase("u1", "Running")
-	marked := h.api.Pod("u1")
-	marked.Metadata.DeletionTimestamp = timestamppb.Now()
-	grace := int64(2)
-	marked.Metadata.DeletionGracePeriodSeconds = &grace
-	h.m.Update(marked)
-	agenttest.Eventually(t, 10*time.Second, func() error {
-		if !slices.Contains(h.api.Deleted(), "u1") {
-			return errors.New("pod object not deleted yet")
-		}
-		return nil
-	})
+	h.deleteAndWait("u1", 2)
 	want := fake.ExecCall{Container: "c", Command: []string{"drain", "--now"}}
-	if !slices.ContainsFunc(h.rt.Execs(), func(e fake.ExecCall) bool { return e.Container == want.Container && slices.Equal(e.Command, want.Command) }) {
+	if !slices.ContainsFunc(h.rt.Execs(), func(e fake.ExecCall) bool {
+		return e.Container == want.Container && slices.Equal(e.Command, want.Command)
+	}) {
 		t.Errorf("commands run: %v; want the preStop hook %v before the stop", h.rt.Execs(), want)
 	}
 }

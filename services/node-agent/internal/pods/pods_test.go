@@ -107,6 +107,22 @@ func (h *harness) waitPhase(uid, phase string) *corev1.Pod {
 	return p
 }
 
+// deleteAndWait marks the pod deleted with grace seconds, as the apiserver
+// does, and waits until the agent has stopped it and deleted the object.
+func (h *harness) deleteAndWait(uid string, grace int64) {
+	h.t.Helper()
+	marked := h.api.Pod(uid)
+	marked.Metadata.DeletionTimestamp = timestamppb.Now()
+	marked.Metadata.DeletionGracePeriodSeconds = &grace
+	h.m.Update(marked)
+	agenttest.Eventually(h.t, 10*time.Second, func() error {
+		if !slices.Contains(h.api.Deleted(), uid) {
+			return errors.New("pod object not deleted yet")
+		}
+		return nil
+	})
+}
+
 func (h *harness) containerStatus(uid, name string, ok func(*corev1.ContainerStatus) error) *corev1.ContainerStatus {
 	h.t.Helper()
 	var cs *corev1.ContainerStatus
@@ -414,17 +430,7 @@ func TestDeletionRemovesEverything(t *testing.T) {
 		t.Fatalf("configMap not projected: %q %v", b, err)
 	}
 	// The apiserver marks the pod; the agent stops it and deletes it.
-	marked := h.api.Pod("u1")
-	marked.Metadata.DeletionTimestamp = timestamppb.Now()
-	grace := int64(1)
-	marked.Metadata.DeletionGracePeriodSeconds = &grace
-	h.m.Update(marked)
-	agenttest.Eventually(t, 10*time.Second, func() error {
-		if !slices.Contains(h.api.Deleted(), "u1") {
-			return errors.New("pod object not deleted yet")
-		}
-		return nil
-	})
+	h.deleteAndWait("u1", 1)
 	if cs, _ := h.rt.ListContainers(context.Background()); len(cs) != 0 {
 		t.Errorf("containers left: %v", cs)
 	}
