@@ -41,9 +41,12 @@ const (
 	revisionAnnotation = "deployment.kubernetes.io/revision"
 )
 
+// serviceProxy is a running service-proxy: its binary and xDS address.
+type serviceProxy struct{ bin, addr string }
+
 // startServiceProxy runs the service-proxy against the cluster and returns
-// its xDS address once it serves its first configuration.
-func startServiceProxy(t *testing.T, c *Cluster) string {
+// it once it serves its first configuration.
+func startServiceProxy(t *testing.T, c *Cluster) serviceProxy {
 	t.Helper()
 	bin := harness.Build(t, "bosun.dev/services/service-proxy/cmd/service-proxy")
 	addr, metrics := harness.FreePort(t), harness.FreePort(t)
@@ -64,16 +67,19 @@ func startServiceProxy(t *testing.T, c *Cluster) string {
 		}
 		return nil
 	})
-	return addr
+	return serviceProxy{bin: bin, addr: addr}
 }
 
-// dialXDS dials xds:///target through grpc-go's xDS resolver, with a
-// bootstrap naming the service-proxy at xdsAddr.
-func dialXDS(t *testing.T, xdsAddr, nodeID, target string) *grpc.ClientConn {
+// dialXDS dials xds:///target through grpc-go's xDS resolver, with the
+// bootstrap `service-proxy bootstrap --format grpc` writes for node nodeID
+// (plaintext, as the cluster is insecure).
+func (sp serviceProxy) dialXDS(t *testing.T, nodeID, target string) *grpc.ClientConn {
 	t.Helper()
-	bootstrap := fmt.Sprintf(`{"xds_servers": [{"server_uri": %q, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}], "node": {"id": %q}}`,
-		xdsAddr, nodeID)
-	rb, err := grpcxds.NewXDSResolverWithConfigForTesting([]byte(bootstrap))
+	bootstrap, err := exec.Command(sp.bin, "bootstrap", "--node-id", nodeID, "--xds-address", sp.addr, "--format", "grpc", "--insecure").Output()
+	if err != nil {
+		t.Fatalf("service-proxy bootstrap: %v", err)
+	}
+	rb, err := grpcxds.NewXDSResolverWithConfigForTesting(bootstrap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +383,7 @@ func TestRolloutGRPCThroughXDS(t *testing.T) {
 	rec := c.RecordWatches(t, KindPod, KindDeployment, KindReplicaSet, KindEndpoints)
 	ctx := context.Background()
 	name := "grpc-" + randomHex(3)
-	xdsAddr := startServiceProxy(t, c)
+	sp := startServiceProxy(t, c)
 
 	if _, err := client.For[*corev1.Service](c.Conn).Create(ctx, &corev1.Service{
 		Metadata: &metav1.ObjectMeta{Name: name, Namespace: "default"},
@@ -397,7 +403,7 @@ func TestRolloutGRPCThroughXDS(t *testing.T) {
 	pods := waitSettled(t, c, name, 3, "v1")
 	t.Logf("rollout: 3 pods of v1 Ready and listed in the Endpoints %.2f s after the Deployment was created", time.Since(created).Seconds())
 
-	conn := dialXDS(t, xdsAddr, "rollout-client-"+randomHex(3), name+".default")
+	conn := sp.dialXDS(t, "rollout-client-"+randomHex(3), name+".default")
 	first := time.Now()
 	// The first call waits for the xDS configuration; the load starts once
 	// the path works.
