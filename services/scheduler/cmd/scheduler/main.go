@@ -44,7 +44,7 @@ type options struct {
 func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.configFile, "config", "", "scheduler configuration file (YAML: profiles, plugins, weights); default: one profile, default-scheduler, with the default plugins")
 	fs.IntVar(&o.percentageOfNodesToScore, "percentage-of-nodes-to-score", -1, "share of nodes (1-100) searched for feasible ones before scoring; 0 adapts to the cluster size; -1 takes the configuration file's value")
-	fs.IntVar(&o.parallelism, "parallelism", scheduler.DefaultParallelism, "goroutines filtering and scoring nodes in one scheduling cycle")
+	fs.IntVar(&o.parallelism, "parallelism", scheduler.DefaultParallelism, "most goroutines filtering and scoring nodes in one scheduling cycle (no more than GOMAXPROCS; a cycle whose work is light uses one)")
 	fs.IntVar(&o.maxConcurrentBinds, "max-concurrent-binds", scheduler.DefaultMaxConcurrentBinds, "binding calls in flight at once")
 	fs.DurationVar(&o.bindTimeout, "bind-timeout", scheduler.DefaultBindTimeout, "timeout of one bind call")
 	fs.DurationVar(&o.initialBackoff, "pod-initial-backoff", queue.DefaultInitialBackoff, "back-off of a pod after its first failed attempt; doubles per attempt")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"bosun.dev/services/scheduler/internal/framework"
 	st "bosun.dev/services/scheduler/internal/schedtest"
@@ -135,28 +137,53 @@ func TestScoresAreWeighted(t *testing.T) {
 	}
 }
 
+// Whether the work is light (done in sequence) or heavy enough to be
+// shared between goroutines, the pieces done are a prefix, at least what
+// stop asked for and not all.
 func TestParallelizerStopsAtAPrefix(t *testing.T) {
-	for _, par := range []int{1, 3, 16} {
-		done := make([]bool, 1000)
-		var mu sync.Mutex
-		n := 0
-		framework.Parallelizer{Parallelism: par}.Until(context.Background(), len(done), func(i int) {
-			mu.Lock()
-			done[i] = true
-			n++
-			mu.Unlock()
-		}, func() bool { mu.Lock(); defer mu.Unlock(); return n >= 100 })
-		last := -1
-		for i, d := range done {
-			if d {
-				if last != i-1 {
-					t.Fatalf("parallelism %d: piece %d done after a gap at %d", par, i, last+1)
+	for _, heavy := range []bool{false, true} {
+		for _, par := range []int{1, 3, 16} {
+			done := make([]bool, 1000)
+			var mu sync.Mutex
+			n, running, most := 0, 0, 0
+			got := framework.Parallelizer{Parallelism: par}.Until(context.Background(), len(done), func(i int) {
+				mu.Lock()
+				running++
+				most = max(most, running)
+				mu.Unlock()
+				if heavy {
+					time.Sleep(200 * time.Microsecond)
 				}
-				last = i
+				mu.Lock()
+				running--
+				done[i] = true
+				n++
+				mu.Unlock()
+			}, func() bool { mu.Lock(); defer mu.Unlock(); return n >= 100 })
+			last := -1
+			for i, d := range done {
+				if d {
+					if last != i-1 {
+						t.Fatalf("heavy %v, parallelism %d: piece %d done after a gap at %d", heavy, par, i, last+1)
+					}
+					last = i
+				}
 			}
-		}
-		if last < 99 || last == len(done)-1 {
-			t.Fatalf("parallelism %d: did %d pieces, want at least 100 and not all", par, last+1)
+			if last < 99 || last == len(done)-1 {
+				t.Fatalf("heavy %v, parallelism %d: did %d pieces, want at least 100 and not all", heavy, par, last+1)
+			}
+			if got != last+1 {
+				t.Fatalf("heavy %v, parallelism %d: Until reported %d pieces done, did %d", heavy, par, got, last+1)
+			}
+			// Heavy pieces are shared out whenever there are goroutines and
+			// processors to share them with. (Light ones usually are not,
+			// but a preempted first chunk may look heavy: not asserted.)
+			if heavy && par > 1 && runtime.GOMAXPROCS(0) > 1 && most < 2 {
+				t.Fatalf("parallelism %d, GOMAXPROCS %d: heavy pieces ran one at a time", par, runtime.GOMAXPROCS(0))
+			}
+			if par == 1 && most > 1 {
+				t.Fatalf("parallelism 1: %d pieces ran at once", most)
+			}
 		}
 	}
 }

@@ -3,8 +3,10 @@ package framework
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/labels"
@@ -53,8 +55,10 @@ type Registry map[string]Factory
 
 // Parallelizer runs pieces of work on a bounded number of goroutines.
 type Parallelizer struct {
-	// Parallelism is the number of goroutines; 1 runs pieces in order on
-	// the caller's goroutine.
+	// Parallelism is the most goroutines used; 1 runs pieces in order on
+	// the caller's goroutine. No more than GOMAXPROCS run at once: the work
+	// is CPU-bound, so more goroutines than processors would only add
+	// switching and, with a stop condition, take chunks nobody needed.
 	Parallelism int
 }
 
@@ -73,39 +77,74 @@ func chunkSize(pieces, parallelism int) int {
 }
 
 // Until calls fn(i) for i in [0, pieces) until done, from up to Parallelism
-// goroutines. Pieces are handed out in increasing chunks; stop, when not
-// nil, is checked before a goroutine takes its next chunk, so once it
-// returns true the pieces done are exactly the chunks already taken.
-func (p Parallelizer) Until(ctx context.Context, pieces int, fn func(i int), stop func() bool) {
-	if pieces == 0 {
-		return
-	}
-	workers := max(p.Parallelism, 1)
-	chunk := chunkSize(pieces, workers)
-	if workers == 1 || pieces <= chunk {
-		for i := 0; i < pieces; i++ {
-			if i%chunk == 0 && (ctx.Err() != nil || (stop != nil && stop())) {
-				return
-			}
+// goroutines, as Chunks does; it returns how many pieces were done, always
+// the prefix [0, done).
+func (p Parallelizer) Until(ctx context.Context, pieces int, fn func(i int), stop func() bool) (done int) {
+	return p.Chunks(ctx, pieces, func(start, end int) {
+		for i := start; i < end; i++ {
 			fn(i)
 		}
-		return
-	}
-	workers = min(workers, (pieces+chunk-1)/chunk)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for ctx.Err() == nil && (stop == nil || !stop()) {
-				start := int(next.Add(int64(chunk))) - chunk
-				if start >= pieces {
-					return
-				}
-				for i := start; i < min(start+chunk, pieces); i++ {
-					fn(i)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	}, stop)
 }
+
+// Chunks calls fn(start, end) for consecutive chunks of [0, pieces), from up
+// to Parallelism goroutines, until every piece is done, ctx ends or stop
+// returns true. Chunks are handed out in increasing order; stop, when not
+// nil, is checked before a goroutine takes its next chunk, and every chunk
+// taken is finished, so the pieces done are the prefix [0, done). Work that
+// counts something per piece can count per chunk, so that goroutines do not
+// contend for a shared counter on every piece.
+//
+// The caller's goroutine does the first chunk alone and times it: other
+// goroutines join only when a chunk takes longer than handOff, because
+// starting and waking them costs more CPU than lighter work saves (on two
+// busy cores, plain pods on 5,000 nodes took 60% more scheduler CPU per
+// cycle in parallel than in sequence).
+func (p Parallelizer) Chunks(ctx context.Context, pieces int, fn func(start, end int), stop func() bool) (done int) {
+	if pieces == 0 {
+		return 0
+	}
+	workers := max(min(p.Parallelism, runtime.GOMAXPROCS(0)), 1)
+	chunk := chunkSize(pieces, workers)
+	stopped := func() bool { return ctx.Err() != nil || (stop != nil && stop()) }
+	if stopped() {
+		return 0
+	}
+	began := time.Now()
+	fn(0, min(chunk, pieces))
+	if pieces <= chunk {
+		return pieces
+	}
+	if workers == 1 || time.Since(began) < handOff {
+		for start := chunk; start < pieces; start += chunk {
+			if stopped() {
+				return start
+			}
+			fn(start, min(start+chunk, pieces))
+		}
+		return pieces
+	}
+	var next atomic.Int64
+	next.Store(int64(chunk))
+	work := func() {
+		for !stopped() {
+			start := int(next.Add(int64(chunk))) - chunk
+			if start >= pieces {
+				return
+			}
+			fn(start, min(start+chunk, pieces))
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(workers, (pieces+chunk-1)/chunk) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return min(int(next.Load()), pieces)
+}
+
+// handOff is about what it costs to start and wake another goroutine and
+// wait for it: a chunk of work shorter than this is done faster, in CPU and
+// usually in time, by the goroutine that has it.
+const handOff = 20 * time.Microsecond

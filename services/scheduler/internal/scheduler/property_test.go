@@ -23,7 +23,7 @@ const (
 
 // offline is a Scheduler whose cache is filled by the test and whose
 // cycles run without an apiserver.
-func offline(t *testing.T, seed uint64, parallelism int) *Scheduler {
+func offline(t testing.TB, seed uint64, parallelism int) *Scheduler {
 	t.Helper()
 	conn, err := grpc.NewClient("passthrough:///offline", grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

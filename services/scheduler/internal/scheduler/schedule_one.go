@@ -229,26 +229,30 @@ func (s *Scheduler) findNodesThatPassFilters(ctx context.Context, fw *framework.
 	feasibleBuf, statusBuf := s.feasibleBuf[:n], s.statusBuf[:n]
 	start := s.nextStartNodeIndex % n
 	var found atomic.Int64
-	var processed atomic.Int64
-	fw.Parallelizer().Until(ctx, n, func(i int) {
-		ni := nodes[(start+i)%n]
-		processed.Add(1)
-		if st := fw.RunFilterPluginsWithNominatedPods(ctx, state, pi, ni); st.IsSuccess() {
-			feasibleBuf[i] = ni
-			found.Add(1)
-		} else {
-			statusBuf[i] = st
+	taken := fw.Parallelizer().Chunks(ctx, n, func(from, to int) {
+		feasible := 0
+		for i := from; i < to; i++ {
+			ni := nodes[(start+i)%n]
+			if st := fw.RunFilterPluginsWithNominatedPods(ctx, state, pi, ni); st.IsSuccess() {
+				feasibleBuf[i] = ni
+				feasible++
+			} else {
+				statusBuf[i] = st
+			}
 		}
+		found.Add(int64(feasible))
 	}, func() bool { return found.Load() >= int64(want) })
 	if err := ctx.Err(); err != nil {
 		clear(feasibleBuf)
 		clear(statusBuf)
 		return nil, nil, err
 	}
+	// The chunks taken are a prefix of the rotation: nothing beyond it was
+	// written.
 	feasible := make([]*framework.NodeInfo, 0, min(int(found.Load()), want))
 	var firstErr error
-	last := int(processed.Load())
-	for i := 0; i < n; i++ {
+	last := taken
+	for i := 0; i < taken; i++ {
 		if ni := feasibleBuf[i]; ni != nil && len(feasible) < want {
 			feasible = append(feasible, ni)
 			last = i + 1
@@ -261,15 +265,14 @@ func (s *Scheduler) findNodesThatPassFilters(ctx context.Context, fw *framework.
 	var statuses framework.NodeToStatus
 	if len(feasible) == 0 {
 		statuses = framework.NodeToStatus{}
-		for i := 0; i < n; i++ {
+		for i := 0; i < taken; i++ {
 			if st := statusBuf[i]; st != nil {
 				statuses[nodes[(start+i)%n].Name()] = st
 			}
 		}
 	}
-	// Only the pieces taken were written: a prefix.
-	clear(feasibleBuf[:processed.Load()])
-	clear(statusBuf[:processed.Load()])
+	clear(feasibleBuf[:taken])
+	clear(statusBuf[:taken])
 	if firstErr != nil {
 		return nil, nil, firstErr
 	}
