@@ -7,6 +7,7 @@ package apiservice
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -15,11 +16,14 @@ import (
 
 	metav1 "bosun.dev/gen/bosun/meta/v1"
 	"bosun.dev/pkg/api"
+	"bosun.dev/pkg/server"
 	"bosun.dev/services/apiserver/internal/registry"
 	"bosun.dev/services/apiserver/internal/watchcache"
 )
 
-// Register registers one gRPC service per kind on s.
+// Register registers one gRPC service per kind on s, a server built by
+// pkg/server: watches send events as server.PreEncoded, which its codec
+// passes through.
 func Register(s grpc.ServiceRegistrar, reg *registry.Registry) {
 	for _, k := range api.Kinds() {
 		s.RegisterService(serviceDesc(k, reg.Resource(k)), struct{}{})
@@ -183,14 +187,23 @@ func (b binder) watch(stream grpc.ServerStream, req protoreflect.Message, out pr
 	}
 	fields := out.Fields()
 	typeField, objField, rvField := fields.ByName("type"), fields.ByNumber(2), fields.ByName("resource_version")
-	return b.res.Watch(stream.Context(), opts, func(e *watchcache.Event) error {
+	encode := func(e *watchcache.Event) ([]byte, error) {
 		resp := newMessage(out)
 		resp.Set(typeField, protoreflect.ValueOfEnum(protoreflect.EnumNumber(e.Type)))
-		resp.Set(rvField, protoreflect.ValueOfString(fmt.Sprint(e.Rev)))
+		resp.Set(rvField, protoreflect.ValueOfString(strconv.FormatInt(e.Rev, 10)))
 		if e.Object != nil {
 			resp.Set(objField, protoreflect.ValueOfMessage(e.Object.ProtoReflect()))
 		}
-		return stream.SendMsg(resp.Interface())
+		return proto.Marshal(resp.Interface())
+	}
+	return b.res.Watch(stream.Context(), opts, func(e *watchcache.Event) error {
+		// Every watcher of this kind receives the same bytes for an event:
+		// marshal it once, not once per watcher.
+		msg, err := e.Encoded(encode)
+		if err != nil {
+			return err
+		}
+		return stream.SendMsg(server.PreEncoded(msg))
 	})
 }
 

@@ -51,6 +51,19 @@ type Event struct {
 	Prev api.Object
 	// Rev is the etcd revision of the change.
 	Rev int64
+
+	encodeOnce sync.Once
+	encoded    []byte
+	encodeErr  error
+}
+
+// Encoded returns encode(e), computed once for the event and shared by every
+// watcher it is sent to, so that an event going to many watchers is
+// marshalled once. encode must depend on the event alone, and the bytes
+// returned must not be modified.
+func (e *Event) Encoded(encode func(*Event) ([]byte, error)) ([]byte, error) {
+	e.encodeOnce.Do(func() { e.encoded, e.encodeErr = encode(e) })
+	return e.encoded, e.encodeErr
 }
 
 // Options tune a cache.
@@ -188,8 +201,11 @@ func (c *Cache) follow(ctx context.Context, first bool) error {
 
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
+	// No WithPrevKV: the cache holds every object, so the state before a
+	// change is its own; asking etcd for it would cost etcd a read of the
+	// previous revision for every event.
 	wch := c.store.Client().Watch(wctx, c.store.Prefix(), clientv3.WithPrefix(),
-		clientv3.WithRev(list.Revision+1), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+		clientv3.WithRev(list.Revision+1), clientv3.WithProgressNotify())
 	ticker := time.NewTicker(c.opts.BookmarkInterval)
 	defer ticker.Stop()
 	for {
@@ -229,12 +245,6 @@ func (c *Cache) toEvent(ev *clientv3.Event) (*Event, error) {
 	c.mu.Unlock()
 	if ev.Type == mvccpb.DELETE {
 		e.Type, e.Rev = Deleted, ev.Kv.ModRevision
-		if prev == nil && ev.PrevKv != nil {
-			var err error
-			if prev, err = c.store.Decode(ev.PrevKv); err != nil {
-				return nil, err
-			}
-		}
 		if prev == nil {
 			return nil, fmt.Errorf("delete of an unknown object")
 		}
