@@ -21,6 +21,7 @@ type Store[T api.Object] struct {
 	rev  int64
 	// Writes counts successful writes.
 	Writes int
+	reads  int
 }
 
 // NewStore returns an empty store.
@@ -32,12 +33,28 @@ func key(ns, name string) string { return ns + "/" + name }
 func (s *Store[T]) Get(_ context.Context, ns, name string) (T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads++
 	o, ok := s.objs[key(ns, name)]
 	if !ok {
 		var zero T
 		return zero, status.Errorf(codes.NotFound, "%s not found", key(ns, name))
 	}
 	return proto.CloneOf(o), nil
+}
+
+// Reads counts the calls of Get.
+func (s *Store[T]) Reads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+// WriteCount is Writes, read under the store's lock (for tests that read
+// it while another goroutine writes).
+func (s *Store[T]) WriteCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Writes
 }
 
 // Create stores a new object.

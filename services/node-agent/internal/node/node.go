@@ -135,8 +135,13 @@ type Agent struct {
 
 	lastStatus      *corev1.NodeStatus
 	lastStatusWrite time.Time
-	lease           *coordinationv1.Lease
-	ready           func() error
+	// stored is the Node as the apiserver last returned it to this agent;
+	// nil when it must be read again. Status writes are conditional on its
+	// resource version, so the agent reads its Node only when someone else
+	// (the health-checker, an administrator) wrote it since.
+	stored *corev1.Node
+	lease  *coordinationv1.Lease
+	ready  func() error
 }
 
 // New returns an Agent. ready, when not nil, is asked on each status
@@ -232,10 +237,11 @@ func (a *Agent) Register(ctx context.Context) (*corev1.Node, error) {
 			}
 		}
 	}
+	a.stored = n
 	if err := a.updateStatus(ctx, true); err != nil {
 		return nil, err
 	}
-	return a.nodes.Get(ctx, "", a.opts.Name)
+	return proto.CloneOf(a.stored), nil
 }
 
 // WaitForPodCIDR returns the node's pod CIDR, waiting until one is
@@ -429,32 +435,60 @@ func (a *Agent) updateStatus(ctx context.Context, force bool) error {
 	if !force && sameConditions(a.lastStatus, st) && now.Sub(a.lastStatusWrite) < a.opts.StatusInterval {
 		return nil
 	}
-	// Keep the transition time of every condition whose status has not
-	// changed. The stored Node is what counts, not this agent's last write:
-	// the health-checker writes Ready too, and a condition that was already
-	// True there has not transitioned when the agent first reports it True.
-	prev := a.lastStatus.GetConditions()
-	if stored, err := a.nodes.Get(ctx, "", a.opts.Name); err == nil {
-		prev = stored.GetStatus().GetConditions()
+	for attempt := 0; ; attempt++ {
+		base := a.stored
+		if base == nil {
+			if base, err = a.nodes.Get(ctx, "", a.opts.Name); err != nil {
+				if apierrors.IsNotFound(err) {
+					return a.registerAgain(ctx, err)
+				}
+				return fmt.Errorf("reading node status: %w", err)
+			}
+		}
+		n := &corev1.Node{
+			Metadata: &metav1.ObjectMeta{Name: a.opts.Name, ResourceVersion: base.GetMetadata().GetResourceVersion()},
+			Status:   keepTransitionTimes(st, base.GetStatus().GetConditions()),
+		}
+		stored, err := a.nodes.UpdateStatus(ctx, n)
+		switch {
+		case err == nil:
+			a.stored, a.lastStatus, a.lastStatusWrite = stored, st, now
+			return nil
+		case apierrors.IsNotFound(err):
+			a.stored = nil
+			return a.registerAgain(ctx, err)
+		case apierrors.IsConflict(err) && attempt == 0:
+			// Written by someone else since: read it and write again.
+			a.stored = nil
+		default:
+			a.stored = nil
+			return fmt.Errorf("updating node status: %w", err)
+		}
 	}
-	for _, c := range st.Conditions {
-		for _, p := range prev {
+}
+
+// keepTransitionTimes returns a copy of st whose conditions keep the
+// transition time they have in stored wherever their status is the same
+// there. The stored Node is what counts, not this agent's last write: the
+// health-checker writes Ready too, and a condition that was already True
+// there has not transitioned when the agent first reports it True.
+func keepTransitionTimes(st *corev1.NodeStatus, stored []*corev1.NodeCondition) *corev1.NodeStatus {
+	out := proto.CloneOf(st)
+	for _, c := range out.Conditions {
+		for _, p := range stored {
 			if p.GetType() == c.GetType() && p.GetStatus() == c.GetStatus() && p.GetLastTransitionTime() != nil {
 				c.LastTransitionTime = p.GetLastTransitionTime()
 			}
 		}
 	}
-	n := &corev1.Node{Metadata: &metav1.ObjectMeta{Name: a.opts.Name}, Status: st}
-	if _, err := a.nodes.UpdateStatus(ctx, n); err != nil {
-		if apierrors.IsNotFound(err) {
-			// Deleted under us: register again.
-			if _, rerr := a.Register(ctx); rerr != nil {
-				return errors.Join(err, rerr)
-			}
-			return nil
-		}
-		return fmt.Errorf("updating node status: %w", err)
+	return out
+}
+
+// registerAgain registers the node once more after it was deleted under the
+// agent.
+func (a *Agent) registerAgain(ctx context.Context, err error) error {
+	if _, rerr := a.Register(ctx); rerr != nil {
+		return errors.Join(err, rerr)
 	}
-	a.lastStatus, a.lastStatusWrite = st, now
 	return nil
 }

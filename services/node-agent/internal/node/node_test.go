@@ -3,8 +3,12 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+	testingclock "k8s.io/utils/clock/testing"
 
 	coordinationv1 "bosun.dev/gen/bosun/coordination/v1"
 	corev1 "bosun.dev/gen/bosun/core/v1"
@@ -127,3 +131,105 @@ func TestLeaseIsCreatedAndRenewed(t *testing.T) {
 type errIn string
 
 func (e errIn) Error() string { return string(e) }
+
+// switchableHost is a Host whose memory pressure the test switches.
+type switchableHost struct {
+	mu       sync.Mutex
+	pressure bool
+}
+
+func (h *switchableHost) Capacity() (map[string]string, error) {
+	return map[string]string{"cpu": "2", "memory": "4Gi"}, nil
+}
+
+func (h *switchableHost) Usage() (node.Usage, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := node.Usage{MemoryAvailableBytes: 2 << 30}
+	if h.pressure {
+		u.MemoryAvailableBytes = 1 << 20
+	}
+	return u, nil
+}
+
+func (h *switchableHost) set(pressure bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.pressure = pressure
+}
+
+// Status writes are conditional on the Node the agent last wrote: it reads
+// its Node again only when another writer (here the health-checker marking
+// it Unknown) changed it in between, and then keeps nothing of that
+// writer's transition times for a condition whose status differs.
+func TestStatusWritesReadTheNodeOnlyAfterAnotherWriter(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	nodes, leases := agenttest.NewStore[*corev1.Node](), agenttest.NewStore[*coordinationv1.Lease]()
+	host := &switchableHost{}
+	clk := testingclock.NewFakeClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	a := node.New(nodes, leases, node.Options{Name: "n1", Host: host, Clock: clk,
+		RenewInterval: time.Second, StatusInterval: time.Hour}, nil)
+	if _, err := a.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	ownReads := 0
+	// step moves the clock one renew interval, with the host under pressure
+	// or not, and waits for the agent to report it.
+	step := func(pressure bool) *corev1.Node {
+		t.Helper()
+		host.set(pressure)
+		want := map[bool]string{true: "True", false: "False"}[pressure]
+		var n *corev1.Node
+		agenttest.Eventually(t, 10*time.Second, func() error {
+			if clk.HasWaiters() {
+				clk.Step(time.Second)
+			}
+			var err error
+			n, err = nodes.Get(ctx, "", "n1")
+			ownReads++
+			if err != nil {
+				return err
+			}
+			if got := cond(n, "MemoryPressure").GetStatus(); got != want {
+				return errIn("MemoryPressure " + got + ", want " + want)
+			}
+			return nil
+		})
+		return n
+	}
+	before := nodes.Reads()
+	for _, pressure := range []bool{true, false, true, false} {
+		step(pressure)
+	}
+	if agent := nodes.Reads() - before - ownReads; agent != 0 {
+		t.Fatalf("the agent read its Node %d times for 4 status writes nobody else interleaved, want 0", agent)
+	}
+
+	// The health-checker marks the node Unknown.
+	n, err := nodes.Get(ctx, "", "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownAt := timestamppb.New(clk.Now().Add(-time.Hour))
+	cond(n, "Ready").Status, cond(n, "Ready").LastTransitionTime = "Unknown", unknownAt
+	if _, err := nodes.UpdateStatus(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	before, ownReads = nodes.Reads(), 0
+	n = step(true)
+	if agent := nodes.Reads() - before - ownReads; agent != 1 {
+		t.Fatalf("after another writer the agent read its Node %d times, want 1", agent)
+	}
+	ready := cond(n, "Ready")
+	if ready.GetStatus() != "True" {
+		t.Fatalf("Ready %v after the agent's write, want True", ready)
+	}
+	if got := ready.GetLastTransitionTime().AsTime(); !got.After(unknownAt.AsTime()) {
+		t.Fatalf("Ready went Unknown -> True but its transition time %v is not after the Unknown one %v", got, unknownAt.AsTime())
+	}
+}
