@@ -79,6 +79,12 @@ type Spec struct {
 	// Check, when not nil, validates the parsed flags before anything
 	// starts; its error is printed and the process exits with code 2.
 	Check func() error
+	// Prepare, when not nil, runs once logging is set up and before the TLS
+	// files are loaded and the apiserver is dialled: the place to obtain
+	// what those need (a node-agent requests its own certificate here). It
+	// may return options for the apiserver connection. Its error exits the
+	// process with code 1.
+	Prepare func(ctx context.Context, log *slog.Logger) ([]grpc.DialOption, error)
 	// Setup, when not nil, runs once the connection to the apiserver is
 	// dialled (the apiserver may not answer yet) and before serving starts:
 	// the place to build what the service's gRPC services need, register
@@ -91,7 +97,7 @@ type Spec struct {
 
 // Run starts a service the way every Bosun service starts: parse the shared
 // and the service's flags, print the version if asked, check the flags, set
-// up logs and tracing, serve gRPC health (NOT_SERVING at first), dial the
+// up logs and tracing, prepare, serve gRPC health (NOT_SERVING at first), dial the
 // apiserver and wait until it answers, then mark itself SERVING and run the
 // body until SIGINT/SIGTERM. It exits the process with a non-zero code on
 // failure.
@@ -140,6 +146,12 @@ func runService(spec Spec, f Flags) error {
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
+	var dialOptions []grpc.DialOption
+	if spec.Prepare != nil {
+		if dialOptions, err = spec.Prepare(ctx, log); err != nil {
+			return err
+		}
+	}
 	tlsConfig, err := f.TLS.Config()
 	if err != nil {
 		return err
@@ -154,7 +166,7 @@ func runService(spec Spec, f Flags) error {
 		return err
 	}
 	srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	conn, err := client.Dial(f.APIServer)
+	conn, err := client.Dial(f.APIServer, dialOptions...)
 	if err != nil {
 		return err
 	}
