@@ -227,6 +227,38 @@ func TestCharts(t *testing.T) {
 		}
 	})
 
+	t.Run("node-agent TLS bootstrap", func(t *testing.T) {
+		values := filepath.Join(t.TempDir(), "bootstrap.yaml")
+		if err := os.WriteFile(values, []byte("node-agent:\n  bootstrap:\n    tokenFile: /etc/bosun/bootstrap-token\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		objs := render(t, h, umbrella, values)
+		ds := find[*appsv1.DaemonSet](t, objs, "bosun-node-agent")
+		a := args(&ds.Spec.Template.Spec)
+		// The node-agent requests its certificate into pkiDir with the
+		// token; the same files then authenticate it to the apiserver.
+		for _, w := range []string{"--bootstrap-token-file=/etc/bosun/bootstrap-token",
+			"--tls-cert-file=/etc/bosun/pki/node-$(NODE_NAME).crt", "--tls-private-key-file=/etc/bosun/pki/node-$(NODE_NAME).key",
+			"--client-ca-file=/etc/bosun/apiserver-ca/ca.crt"} {
+			if !slices.Contains(a, w) {
+				t.Errorf("node-agent args %v: no %s", a, w)
+			}
+		}
+		if slices.ContainsFunc(a, prefix("--client-cert-file")) {
+			t.Errorf("node-agent args %v: a client certificate besides the bootstrapped one", a)
+		}
+		mounts := map[string]bool{} // path -> read-only
+		for _, m := range ds.Spec.Template.Spec.Containers[0].VolumeMounts {
+			mounts[m.MountPath] = m.ReadOnly
+		}
+		if ro, ok := mounts["/etc/bosun/pki"]; !ok || ro {
+			t.Errorf("pkiDir mounted %v (read-only %v); the node-agent must write its certificate there", ok, ro)
+		}
+		if ro, ok := mounts["/etc/bosun/bootstrap-token"]; !ok || !ro {
+			t.Errorf("token file mounted %v (read-only %v), want read-only", ok, ro)
+		}
+	})
+
 	t.Run("umbrella HA", func(t *testing.T) {
 		objs := render(t, h, umbrella, filepath.Join(umbrella, "values-ha.yaml"))
 		want := map[string]int{"Deployment": 5, "DaemonSet": 1, "PodDisruptionBudget": 5, "Service": 5, "ServiceAccount": 6, "Secret": 6}
@@ -359,6 +391,7 @@ func TestChartsRefuseBadValues(t *testing.T) {
 		{"etcd endpoint without scheme", []string{"apiserver.etcd.endpoints[0]=etcd-0:2379", "apiserver.replicas=3"}, []string{"apiserver:", "/etcd/endpoints/0"}},
 		{"apiserver address without port", []string{"global.apiserver.address=bosun-apiserver"}, []string{"/global/apiserver/address"}},
 		{"relative host path", []string{"node-agent.cni.binDir=opt/cni/bin"}, []string{"node-agent:", "/cni/binDir"}},
+		{"relative bootstrap token file", []string{"node-agent.bootstrap.tokenFile=token"}, []string{"node-agent:", "/bootstrap/tokenFile"}},
 		{"pull policy", []string{"apiserver.image.pullPolicy=Sometimes"}, []string{"/image/pullPolicy"}},
 		{"replicated embedded etcd", []string{"apiserver.replicas=3"}, []string{"replicas is 3 but etcd.endpoints is empty"}},
 		{"etcd TLS without external etcd", []string{"apiserver.etcd.tls.secretName=etcd-client"}, []string{"etcd.tls.secretName is set but etcd.endpoints is empty"}},

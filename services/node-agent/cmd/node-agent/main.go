@@ -6,18 +6,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"bosun.dev/pkg/server"
 	"bosun.dev/services/node-agent/internal/agent"
+	"bosun.dev/services/node-agent/internal/bootstrap"
 	"bosun.dev/services/node-agent/internal/network"
 	"bosun.dev/services/node-agent/internal/node"
 	"bosun.dev/services/node-agent/internal/nodeapi"
@@ -48,6 +53,19 @@ type options struct {
 	hostPaths           listFlag
 	gcHigh, gcLow       string
 	apiCallers          listFlag
+
+	bootstrapTokenFile string
+	// fs is the whole flag set, the shared flags included: the bootstrap
+	// reads and completes them.
+	fs *flag.FlagSet
+	// boot is set by check when the node-agent gets its own certificate;
+	// tokenErr says why the bootstrap token could not be read, an error
+	// only when a certificate must be requested.
+	boot     *bootstrap.Config
+	tokenErr error
+	// conns are the connections to the apiserver made with the
+	// bootstrapped certificate, closed when it is renewed.
+	conns bootstrap.Conns
 }
 
 // defaultAPICaller is the user of the apiserver's client certificate for
@@ -55,6 +73,7 @@ type options struct {
 const defaultAPICaller = "bosun-apiserver"
 
 func (o *options) register(fs *flag.FlagSet) {
+	o.fs = fs
 	c := &o.cfg
 	fs.StringVar(&c.NodeName, "node-name", "", "name of this node (default: the host name, lower-cased)")
 	fs.StringVar(&c.NodeIP, "node-ip", "", "the node's InternalIP and the pods' hostIP (default: the address of the default route's interface)")
@@ -82,6 +101,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ResyncInterval, "sync-interval", 10*time.Second, "how often every pod is re-synced besides events")
 	fs.DurationVar(&c.BackoffBase, "crash-backoff-base", 10*time.Second, "first restart delay of a crashing container or failing pull; doubles per failure")
 	fs.DurationVar(&c.BackoffMax, "crash-backoff-max", 5*time.Minute, "longest restart delay")
+	fs.StringVar(&o.bootstrapTokenFile, "bootstrap-token-file", "", "file holding a bootstrap token: at start, when --tls-cert-file and --tls-private-key-file hold no current certificate for this node, "+
+		"request one from the apiserver with the token and write them; renew it before it expires (\"\": no bootstrap)")
 }
 
 // check validates the parsed flags and completes the configuration.
@@ -141,6 +162,113 @@ func (o *options) check() error {
 	} else if net.ParseIP(c.NodeIP) == nil {
 		return fmt.Errorf("--node-ip: %q is not an IP address", c.NodeIP)
 	}
+	return o.checkBootstrap()
+}
+
+// sharedFlag returns the value of a flag pkg/server registers ("" when the
+// flag set has none).
+func (o *options) sharedFlag(name string) string {
+	if o.fs == nil {
+		return ""
+	}
+	if f := o.fs.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+// checkBootstrap validates --bootstrap-token-file against the shared flags
+// and prepares the bootstrap. The bootstrapped certificate is the node's
+// client certificate too: --client-cert-file and --client-key-file are set
+// to --tls-cert-file and --tls-private-key-file.
+func (o *options) checkBootstrap() error {
+	if o.bootstrapTokenFile == "" {
+		return nil
+	}
+	if o.sharedFlag("insecure") == "true" {
+		return errors.New("--bootstrap-token-file cannot be combined with --insecure: the token is sent only over TLS, and the certificate it gets is for a cluster with authentication")
+	}
+	certFile, keyFile := o.sharedFlag("tls-cert-file"), o.sharedFlag("tls-private-key-file")
+	if certFile == "" || keyFile == "" {
+		return errors.New("--bootstrap-token-file needs --tls-cert-file and --tls-private-key-file: where the node's certificate and key are written")
+	}
+	for _, p := range []struct{ flag, path, from string }{{"client-cert-file", certFile, "--tls-cert-file"}, {"client-key-file", keyFile, "--tls-private-key-file"}} {
+		switch v := o.sharedFlag(p.flag); v {
+		case "":
+			if err := o.fs.Set(p.flag, p.path); err != nil {
+				return fmt.Errorf("--%s: %w", p.flag, err)
+			}
+		case p.path:
+		default:
+			return fmt.Errorf("--%s (%s) must be empty or the same as %s (%s) with --bootstrap-token-file: the node's certificate authenticates it to the apiserver", p.flag, v, p.from, p.path)
+		}
+	}
+	token, err := readToken(o.bootstrapTokenFile)
+	if err != nil {
+		o.tokenErr = err
+	}
+	if o.cfg.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node-name not set and no host name: %w", err)
+		}
+		o.cfg.NodeName = strings.ToLower(h)
+	}
+	o.boot = &bootstrap.Config{
+		NodeName: o.cfg.NodeName, APIServer: o.sharedFlag("apiserver"), CAFile: o.sharedFlag("apiserver-ca-file"),
+		Token: token, CertFile: certFile, KeyFile: keyFile,
+	}
+	return nil
+}
+
+// readToken reads the bootstrap token from path: one token, surrounding
+// white space ignored.
+func readToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--bootstrap-token-file: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	switch {
+	case token == "":
+		return "", fmt.Errorf("--bootstrap-token-file: %s is empty", path)
+	case strings.ContainsAny(token, " \t\r\n,"):
+		return "", fmt.Errorf("--bootstrap-token-file: %s must hold one token (no white space or commas inside)", path)
+	}
+	return token, nil
+}
+
+// prepare makes sure the node has its certificate before anything loads
+// it, waiting for the apiserver while it cannot be reached, and has the
+// apiserver connection dial through o.conns so that each renewal can close
+// the connections made with the old certificate: calls never go out with an
+// expired one.
+func (o *options) prepare(ctx context.Context, log *slog.Logger) ([]grpc.DialOption, error) {
+	if o.boot == nil {
+		return nil, nil
+	}
+	cfg := *o.boot
+	cfg.Log = log
+	if _, err := bootstrap.Ensure(ctx, cfg); err != nil {
+		if o.tokenErr != nil {
+			return nil, fmt.Errorf("%w (%v)", o.tokenErr, err)
+		}
+		return nil, fmt.Errorf("node certificate: %w", err)
+	}
+	return []grpc.DialOption{grpc.WithContextDialer(o.conns.DialContext)}, nil
+}
+
+// startRotation renews the bootstrapped certificate until ctx ends; each
+// renewal closes the agent's connections made with the old one.
+func (o *options) startRotation(ctx context.Context, s *server.Service) error {
+	cfg := *o.boot
+	cfg.Log = s.Log
+	r, err := bootstrap.NewRotator(cfg)
+	if err != nil {
+		return err
+	}
+	r.Conns = &o.conns
+	go func() { _ = r.Run(ctx) }()
 	return nil
 }
 
@@ -177,11 +305,15 @@ func main() {
 		DefaultListen: defaultListen,
 		Flags:         o.register,
 		Check:         o.check,
-		Setup: func(_ context.Context, s *server.Service) error {
+		Prepare:       o.prepare,
+		Setup: func(ctx context.Context, s *server.Service) error {
 			api = nodeapi.Register(s.Server.GRPC())
 			api.Callers = o.apiCallers
 			// Not ready until the node is registered and its pods are run.
 			s.Ready = ready
+			if o.boot != nil {
+				return o.startRotation(ctx, s)
+			}
 			return nil
 		},
 		Body: func(ctx context.Context, s *server.Service) error {

@@ -48,6 +48,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"bosun.dev/services/node-agent/internal/apiservertest"
 	"bosun.dev/services/node-agent/internal/network"
 )
 
@@ -124,7 +125,7 @@ func (d *Daemon) start(t testing.TB) {
 	}
 	cmd := exec.Command("containerd", "--config", filepath.Join(d.dir, "config.toml"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	release, err := startOnOwnThread(cmd)
+	release, err := apiservertest.StartOnOwnThread(cmd)
 	if err != nil {
 		t.Fatalf("starting containerd: %v", err)
 	}
@@ -632,42 +633,20 @@ func CleanPortmapChains(t testing.TB) {
 	})
 }
 
-// startOnOwnThread starts cmd from an OS thread reserved for it, so that
-// its Pdeathsig (the child dies with the thread that started it) fires
-// only when release is called or the test process dies: Go ends threads
-// that goroutines leave locked, and network-namespace code does exactly
-// that, which would otherwise kill the child in the middle of a test.
-func startOnOwnThread(cmd *exec.Cmd) (release func(), err error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	errc := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		goruntime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		errc <- cmd.Start()
-		<-done
-	}()
-	if err := <-errc; err != nil {
-		close(done)
-		return nil, err
-	}
-	var once sync.Once
-	return func() { once.Do(func() { close(done) }) }, nil
-}
-
 // Process is a child process the test started.
 type Process struct {
 	Cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *lockedBuffer
+	logs   *apiservertest.LockedBuffer
 }
 
 // StartProcess starts cmd (output kept for the test's log on failure) and
 // kills it when the test ends if it still runs.
 func StartProcess(t testing.TB, cmd *exec.Cmd) *Process {
 	t.Helper()
-	p := &Process{Cmd: cmd, exited: make(chan struct{}), logs: &lockedBuffer{}}
+	p := &Process{Cmd: cmd, exited: make(chan struct{}), logs: &apiservertest.LockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	release, err := startOnOwnThread(cmd)
+	release, err := apiservertest.StartOnOwnThread(cmd)
 	if err != nil {
 		t.Fatalf("starting %s: %v", cmd.Path, err)
 	}
