@@ -47,7 +47,9 @@ import (
 const DefaultShutdownTimeout = 10 * time.Second
 
 // streamWorkers is the number of goroutines kept to run calls (see New). A
-// long-lived stream holds its worker until it ends.
+// long-lived stream (a watch, an xDS stream) holds its worker until it ends,
+// so on an apiserver with more watches than workers, calls run on new
+// goroutines as without workers: slower, never blocked.
 const streamWorkers = 256
 
 // Options configure a Server.

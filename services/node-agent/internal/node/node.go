@@ -27,6 +27,7 @@ import (
 	metav1 "bosun.dev/gen/bosun/meta/v1"
 	"bosun.dev/pkg/api"
 	"bosun.dev/pkg/apierrors"
+	"bosun.dev/pkg/client"
 	"bosun.dev/pkg/version"
 )
 
@@ -435,14 +436,19 @@ func (a *Agent) updateStatus(ctx context.Context, force bool) error {
 	if !force && sameConditions(a.lastStatus, st) && now.Sub(a.lastStatusWrite) < a.opts.StatusInterval {
 		return nil
 	}
-	for attempt := 0; ; attempt++ {
+	// A conflict means someone else (the health-checker, nodeipam, an
+	// administrator) wrote the Node since: read it and write again, backing
+	// off, as often as writers keep interleaving.
+	var deleted bool
+	err = client.RetryOnConflict(ctx, client.DefaultRetry, func() error {
 		base := a.stored
 		if base == nil {
+			var err error
 			if base, err = a.nodes.Get(ctx, "", a.opts.Name); err != nil {
 				if apierrors.IsNotFound(err) {
-					return a.registerAgain(ctx, err)
+					deleted = true
 				}
-				return fmt.Errorf("reading node status: %w", err)
+				return err
 			}
 		}
 		n := &corev1.Node{
@@ -450,20 +456,21 @@ func (a *Agent) updateStatus(ctx context.Context, force bool) error {
 			Status:   keepTransitionTimes(st, base.GetStatus().GetConditions()),
 		}
 		stored, err := a.nodes.UpdateStatus(ctx, n)
-		switch {
-		case err == nil:
-			a.stored, a.lastStatus, a.lastStatusWrite = stored, st, now
-			return nil
-		case apierrors.IsNotFound(err):
-			a.stored = nil
-			return a.registerAgain(ctx, err)
-		case apierrors.IsConflict(err) && attempt == 0:
-			// Written by someone else since: read it and write again.
-			a.stored = nil
-		default:
-			a.stored = nil
-			return fmt.Errorf("updating node status: %w", err)
+		if err != nil {
+			a.stored, deleted = nil, apierrors.IsNotFound(err)
+			return err
 		}
+		a.stored = stored
+		return nil
+	})
+	switch {
+	case err == nil:
+		a.lastStatus, a.lastStatusWrite = st, now
+		return nil
+	case deleted:
+		return a.registerAgain(ctx, err)
+	default:
+		return fmt.Errorf("updating node status: %w", err)
 	}
 }
 

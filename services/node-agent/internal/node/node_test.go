@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	testingclock "k8s.io/utils/clock/testing"
 
@@ -215,7 +217,10 @@ func TestStatusWritesReadTheNodeOnlyAfterAnotherWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknownAt := timestamppb.New(clk.Now().Add(-time.Hour))
+	// Later than the agent's own Ready transition at registration, so that
+	// an agent keeping that earlier time is caught.
+	clk.Step(time.Minute)
+	unknownAt := timestamppb.New(clk.Now())
 	cond(n, "Ready").Status, cond(n, "Ready").LastTransitionTime = "Unknown", unknownAt
 	if _, err := nodes.UpdateStatus(ctx, n); err != nil {
 		t.Fatal(err)
@@ -229,7 +234,40 @@ func TestStatusWritesReadTheNodeOnlyAfterAnotherWriter(t *testing.T) {
 	if ready.GetStatus() != "True" {
 		t.Fatalf("Ready %v after the agent's write, want True", ready)
 	}
-	if got := ready.GetLastTransitionTime().AsTime(); !got.After(unknownAt.AsTime()) {
-		t.Fatalf("Ready went Unknown -> True but its transition time %v is not after the Unknown one %v", got, unknownAt.AsTime())
+	if got := ready.GetLastTransitionTime().AsTime(); got.Before(unknownAt.AsTime()) {
+		t.Fatalf("Ready went Unknown -> True but its transition time %v is before the Unknown one %v", got, unknownAt.AsTime())
+	}
+}
+
+// conflictingNodes refuses the next conflicts status writes as stale, as
+// the apiserver does when other writers keep changing the Node.
+type conflictingNodes struct {
+	*agenttest.Store[*corev1.Node]
+	mu        sync.Mutex
+	conflicts int
+}
+
+func (c *conflictingNodes) UpdateStatus(ctx context.Context, n *corev1.Node) (*corev1.Node, error) {
+	c.mu.Lock()
+	if c.conflicts > 0 {
+		c.conflicts--
+		c.mu.Unlock()
+		return nil, status.Error(codes.Aborted, "the object has been modified")
+	}
+	c.mu.Unlock()
+	return c.Store.UpdateStatus(ctx, n)
+}
+
+// Writers interleaving several times in a row delay registration; they do
+// not fail it.
+func TestRegisterOutlastsRepeatedConflicts(t *testing.T) {
+	nodes := &conflictingNodes{Store: agenttest.NewStore[*corev1.Node](), conflicts: 3}
+	a := node.New(nodes, agenttest.NewStore[*coordinationv1.Lease](), node.Options{Name: "n1", Host: &switchableHost{}}, nil)
+	n, err := a.Register(context.Background())
+	if err != nil {
+		t.Fatalf("Register after 3 conflicts: %v", err)
+	}
+	if cond(n, "Ready").GetStatus() != "True" || nodes.conflicts != 0 {
+		t.Fatalf("Ready %v, %d conflicts left", cond(n, "Ready"), nodes.conflicts)
 	}
 }

@@ -307,7 +307,7 @@ func (f *Framework) RunScorePlugins(ctx context.Context, state *CycleState, pod 
 	}()
 	var errMu sync.Mutex
 	var firstErr *Status
-	f.Parallelizer().Until(ctx, len(nodes), func(n int) {
+	done := f.Parallelizer().Until(ctx, len(nodes), func(n int) {
 		for i, pl := range active {
 			s, st := pl.Score(ctx, state, pod, nodes[n])
 			if !st.IsSuccess() {
@@ -323,6 +323,10 @@ func (f *Framework) RunScorePlugins(ctx context.Context, state *CycleState, pod 
 	}, nil)
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	if done < len(nodes) {
+		// Stopped by ctx: the scores not computed are stale.
+		return nil, AsStatus(ctx.Err())
 	}
 	for i, pl := range active {
 		if ext := pl.ScoreExtensions(); ext != nil {

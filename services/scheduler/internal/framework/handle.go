@@ -96,7 +96,7 @@ func (p Parallelizer) Until(ctx context.Context, pieces int, fn func(i int), sto
 // contend for a shared counter on every piece.
 //
 // The caller's goroutine does the first chunk alone and times it: other
-// goroutines join only when a chunk takes longer than handOff, because
+// goroutines join only when that chunk took longer than handOff, because
 // starting and waking them costs more CPU than lighter work saves (on two
 // busy cores, plain pods on 5,000 nodes took 60% more scheduler CPU per
 // cycle in parallel than in sequence).

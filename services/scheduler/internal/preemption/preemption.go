@@ -15,7 +15,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -126,33 +125,33 @@ func (e *Evaluator) FindCandidates(ctx context.Context, state *framework.CycleSt
 		}
 		potential = append(potential, ni)
 	}
+	// Each node's result goes in its own slot and the candidates are taken
+	// in node order from the prefix evaluated, so that which candidates (and
+	// which error) come out does not depend on how goroutines were timed.
 	found := make([]*Candidate, len(potential))
+	errs := make([]error, len(potential))
 	var n atomic.Int64
-	var errMu sync.Mutex
-	var firstErr error
-	e.Handle.Parallelizer().Until(ctx, len(potential), func(i int) {
+	done := e.Handle.Parallelizer().Until(ctx, len(potential), func(i int) {
 		c, err := e.selectVictimsOnNode(ctx, state.Clone(), pod, potential[i].Clone())
-		if err != nil {
-			errMu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
-			errMu.Unlock()
-			return
-		}
-		if c != nil {
+		switch {
+		case err != nil:
+			errs[i] = err
+		case c != nil:
 			found[i] = c
 			n.Add(1)
 		}
 	}, func() bool { return n.Load() >= maxCandidates })
-	if firstErr != nil {
-		return nil, firstErr
-	}
 	var out []Candidate
-	for _, c := range found {
-		if c != nil {
-			out = append(out, *c)
+	for i := 0; i < done && len(out) < maxCandidates; i++ {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
+		if found[i] != nil {
+			out = append(out, *found[i])
+		}
+	}
+	if done < len(potential) && len(out) < maxCandidates {
+		return nil, ctx.Err() // stopped by ctx, not by enough candidates
 	}
 	return out, nil
 }

@@ -248,12 +248,13 @@ func (s *Scheduler) findNodesThatPassFilters(ctx context.Context, fw *framework.
 		return nil, nil, err
 	}
 	// The chunks taken are a prefix of the rotation: nothing beyond it was
-	// written.
+	// written. How far past the want-th feasible node it reaches depends on
+	// goroutine timing, so nothing past that node counts, errors included.
 	feasible := make([]*framework.NodeInfo, 0, min(int(found.Load()), want))
 	var firstErr error
 	last := taken
-	for i := 0; i < taken; i++ {
-		if ni := feasibleBuf[i]; ni != nil && len(feasible) < want {
+	for i := 0; i < taken && len(feasible) < want; i++ {
+		if ni := feasibleBuf[i]; ni != nil {
 			feasible = append(feasible, ni)
 			last = i + 1
 		} else if st := statusBuf[i]; st != nil && st.Code() == framework.Error && firstErr == nil {
