@@ -75,6 +75,7 @@ func Dial(cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("no server address: set --server or the config file's server")
 	}
 	var creds credentials.TransportCredentials
+	var rot *rotation
 	if cfg.Insecure {
 		creds = insecure.NewCredentials()
 	} else {
@@ -95,18 +96,31 @@ func Dial(cfg Config, extra ...grpc.DialOption) (*grpc.ClientConn, error) {
 			if err != nil {
 				return nil, fmt.Errorf("loading client certificate: %w", err)
 			}
-			// Read again when the files change: rotated certificates need no restart.
+			// Read again when the files change: rotated certificates need
+			// no restart, and connections made with the old one are
+			// dialled again (see rotation).
 			tc.GetClientCertificate = kp.GetClientCertificate
+			rot = &rotation{kp: kp}
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	opts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if rot != nil {
+		opts = append(opts, grpc.WithContextDialer(rot.dial))
+	}
+	opts = append(append(opts,
 		// A connection whose peer vanished (a partition, a killed host)
 		// is found dead within Time+Timeout instead of waiting on TCP's
 		// retransmissions; servers permit these pings (pkg/server).
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-	}, append(TracingDialOptions(), extra...)...)
-	return grpc.NewClient(cfg.Server, opts...)
+	), append(TracingDialOptions(), extra...)...)
+	conn, err := grpc.NewClient(cfg.Server, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if rot != nil {
+		go rot.watch(conn)
+	}
+	return conn, nil
 }

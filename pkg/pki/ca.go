@@ -126,6 +126,18 @@ func (ca *CA) ClientConfig(commonName string, validity time.Duration) *tls.Confi
 	}
 }
 
+// A node-agent's certificate names its node: the apiserver authenticates it
+// as the user NodeUserPrefix+<node> in the group NodesGroup.
+const (
+	NodeUserPrefix = "system:node:"
+	NodesGroup     = "system:nodes"
+)
+
+// NewNodeCertificateRequest is NewCertificateRequest for node's identity.
+func NewNodeCertificateRequest(node string) (csrPEM, keyPEM []byte, err error) {
+	return NewCertificateRequest(NodeUserPrefix+node, []string{NodesGroup})
+}
+
 // NewCertificateRequest makes a P-256 key and a PEM PKCS#10 request for
 // the subject CN=commonName, O=organizations; it returns the request and
 // the key, both PEM.

@@ -81,10 +81,9 @@ type Spec struct {
 	Check func() error
 	// Prepare, when not nil, runs once logging is set up and before the TLS
 	// files are loaded and the apiserver is dialled: the place to obtain
-	// what those need (a node-agent requests its own certificate here). It
-	// may return options for the apiserver connection. Its error exits the
-	// process with code 1.
-	Prepare func(ctx context.Context, log *slog.Logger) ([]grpc.DialOption, error)
+	// what those need (a node-agent requests its own certificate here). Its
+	// error exits the process with code 1.
+	Prepare func(ctx context.Context, log *slog.Logger) error
 	// Setup, when not nil, runs once the connection to the apiserver is
 	// dialled (the apiserver may not answer yet) and before serving starts:
 	// the place to build what the service's gRPC services need, register
@@ -146,9 +145,8 @@ func runService(spec Spec, f Flags) error {
 	}
 	defer func() { _ = shutdownTracing(context.WithoutCancel(ctx)) }()
 
-	var dialOptions []grpc.DialOption
 	if spec.Prepare != nil {
-		if dialOptions, err = spec.Prepare(ctx, log); err != nil {
+		if err := spec.Prepare(ctx, log); err != nil {
 			return err
 		}
 	}
@@ -166,7 +164,7 @@ func runService(spec Spec, f Flags) error {
 		return err
 	}
 	srv.Health().SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	conn, err := client.Dial(f.APIServer, dialOptions...)
+	conn, err := client.Dial(f.APIServer)
 	if err != nil {
 		return err
 	}

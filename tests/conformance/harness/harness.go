@@ -129,8 +129,8 @@ func (c *Cluster) NodeServerOptions(t *testing.T, node string) []grpc.ServerOpti
 	if !c.Secure {
 		return nil
 	}
-	issued, err := pki.Issue(c.PKI, pki.Certificate{Name: "node-" + node, CommonName: "system:node:" + node,
-		Organizations: []string{"system:nodes"}, Client: true, Hosts: []string{node}})
+	issued, err := pki.Issue(c.PKI, pki.Certificate{Name: "node-" + node, CommonName: pki.NodeUserPrefix + node,
+		Organizations: []string{pki.NodesGroup}, Client: true, Hosts: []string{node}})
 	if err != nil {
 		t.Fatalf("issuing node %s's certificate: %v", node, err)
 	}

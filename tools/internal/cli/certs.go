@@ -95,14 +95,6 @@ Run it again with the node's own certificate (--token "") to renew it.`,
 	return cmd
 }
 
-type bearerToken string
-
-func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-
-func (bearerToken) RequireTransportSecurity() bool { return true }
-
 func (s *session) certsJoin(ctx context.Context, dir, node, token, caFile string) error {
 	if node == "" {
 		return fmt.Errorf("certs join: --node must not be empty")
@@ -118,14 +110,14 @@ func (s *session) certsJoin(ctx context.Context, dir, node, token, caFile string
 	var extra []grpc.DialOption
 	if token != "" {
 		cfg.CertFile, cfg.KeyFile = "", ""
-		extra = append(extra, grpc.WithPerRPCCredentials(bearerToken(token)))
+		extra = append(extra, grpc.WithPerRPCCredentials(client.BearerToken(token)))
 	}
 	conn, err := client.Dial(cfg, extra...)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	csr, key, err := pki.NewCertificateRequest("system:node:"+node, []string{"system:nodes"})
+	csr, key, err := pki.NewNodeCertificateRequest(node)
 	if err != nil {
 		return err
 	}
@@ -180,7 +172,7 @@ func certsInit(dir string, o certsOptions, printf func(string, ...any)) error {
 	for _, n := range o.nodes {
 		// A node-agent serves under its node's name: callers dial its
 		// address and verify the name of the Node they mean.
-		certs = append(certs, pki.Certificate{Name: "node-" + n, CommonName: "system:node:" + n, Organizations: []string{"system:nodes"}, Client: true, Hosts: []string{n}})
+		certs = append(certs, pki.Certificate{Name: "node-" + n, CommonName: pki.NodeUserPrefix + n, Organizations: []string{pki.NodesGroup}, Client: true, Hosts: []string{n}})
 	}
 	certs = append(certs, pki.Certificate{Name: "admin", CommonName: "admin", Organizations: []string{"system:masters"}, Client: true})
 	for _, c := range certs {

@@ -30,9 +30,9 @@ const (
 	GroupMasters = "system:masters"
 	// GroupNodes holds node-agents, which the node authorizer confines to
 	// their own node.
-	GroupNodes = "system:nodes"
+	GroupNodes = pki.NodesGroup
 	// NodeUserPrefix starts a node-agent's user name: system:node:<node name>.
-	NodeUserPrefix = "system:node:"
+	NodeUserPrefix = pki.NodeUserPrefix
 )
 
 // ErrNoCredentials is returned by Union when a request carries no credentials.

@@ -40,8 +40,7 @@ func prepare(t *testing.T, o *options) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := o.prepare(ctx, slog.New(slog.DiscardHandler))
-	return err
+	return o.prepare(ctx, slog.New(slog.DiscardHandler))
 }
 
 func randomSuffix() string {

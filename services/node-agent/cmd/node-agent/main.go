@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"bosun.dev/pkg/server"
@@ -63,9 +62,6 @@ type options struct {
 	// only when a certificate must be requested.
 	boot     *bootstrap.Config
 	tokenErr error
-	// conns are the connections to the apiserver made with the
-	// bootstrapped certificate, closed when it is renewed.
-	conns bootstrap.Conns
 }
 
 // defaultAPICaller is the user of the apiserver's client certificate for
@@ -239,27 +235,23 @@ func readToken(path string) (string, error) {
 }
 
 // prepare makes sure the node has its certificate before anything loads
-// it, waiting for the apiserver while it cannot be reached, and has the
-// apiserver connection dial through o.conns so that each renewal can close
-// the connections made with the old certificate: calls never go out with an
-// expired one.
-func (o *options) prepare(ctx context.Context, log *slog.Logger) ([]grpc.DialOption, error) {
+// it, waiting for the apiserver while it cannot be reached.
+func (o *options) prepare(ctx context.Context, log *slog.Logger) error {
 	if o.boot == nil {
-		return nil, nil
+		return nil
 	}
 	cfg := *o.boot
 	cfg.Log = log
 	if _, err := bootstrap.Ensure(ctx, cfg); err != nil {
 		if o.tokenErr != nil {
-			return nil, fmt.Errorf("%w (%v)", o.tokenErr, err)
+			return fmt.Errorf("%w (%v)", o.tokenErr, err)
 		}
-		return nil, fmt.Errorf("node certificate: %w", err)
+		return fmt.Errorf("node certificate: %w", err)
 	}
-	return []grpc.DialOption{grpc.WithContextDialer(o.conns.DialContext)}, nil
+	return nil
 }
 
-// startRotation renews the bootstrapped certificate until ctx ends; each
-// renewal closes the agent's connections made with the old one.
+// startRotation renews the bootstrapped certificate until ctx ends.
 func (o *options) startRotation(ctx context.Context, s *server.Service) error {
 	cfg := *o.boot
 	cfg.Log = s.Log
@@ -267,7 +259,6 @@ func (o *options) startRotation(ctx context.Context, s *server.Service) error {
 	if err != nil {
 		return err
 	}
-	r.Conns = &o.conns
 	go func() { _ = r.Run(ctx) }()
 	return nil
 }

@@ -15,9 +15,9 @@
 // The files are the node-agent's --tls-cert-file and --tls-private-key-file:
 // the certificate is both the node's client certificate towards the
 // apiserver and its serving certificate (the apiserver signs it for the DNS
-// name <node>). pkg/server and pkg/client read both again when they change;
-// Conns closes the connections to the apiserver after a renewal so that the
-// next handshake presents the new certificate.
+// name <node>). pkg/server and pkg/client read both again when they change,
+// and pkg/client dials the apiserver again so that its connections present
+// the new certificate.
 package bootstrap
 
 import (
@@ -40,13 +40,6 @@ import (
 	certificatesv1 "bosun.dev/gen/bosun/certificates/v1"
 	"bosun.dev/pkg/client"
 	"bosun.dev/pkg/pki"
-)
-
-// The subject of a node's certificate: the apiserver authenticates the node
-// as the user NodeUserPrefix+<node> in the group NodesGroup.
-const (
-	NodeUserPrefix = "system:node:"
-	NodesGroup     = "system:nodes"
 )
 
 // RequestTimeout bounds one certificate request to the apiserver.
@@ -204,7 +197,7 @@ func request(ctx context.Context, cfg Config, cred credential) (certPEM, keyPEM 
 	cc := client.Config{Server: cfg.APIServer, CAFile: cfg.CAFile}
 	var extra []grpc.DialOption
 	if cred == credToken {
-		extra = append(extra, grpc.WithPerRPCCredentials(bearerToken(cfg.Token)))
+		extra = append(extra, grpc.WithPerRPCCredentials(client.BearerToken(cfg.Token)))
 	} else {
 		cc.CertFile, cc.KeyFile = cfg.CertFile, cfg.KeyFile
 	}
@@ -216,7 +209,7 @@ func request(ctx context.Context, cfg Config, cred credential) (certPEM, keyPEM 
 		return nil, nil, err
 	}
 	defer conn.Close()
-	csrPEM, keyPEM, err := pki.NewCertificateRequest(NodeUserPrefix+cfg.NodeName, []string{NodesGroup})
+	csrPEM, keyPEM, err := pki.NewNodeCertificateRequest(cfg.NodeName)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -256,11 +249,11 @@ func checkIssued(node string, certPEM, keyPEM []byte) (*x509.Certificate, error)
 }
 
 func matchesNode(leaf *x509.Certificate, node string) error {
-	if want := NodeUserPrefix + node; leaf.Subject.CommonName != want {
+	if want := pki.NodeUserPrefix + node; leaf.Subject.CommonName != want {
 		return fmt.Errorf("it is for %q, not %q", leaf.Subject.CommonName, want)
 	}
-	if !slices.Contains(leaf.Subject.Organization, NodesGroup) {
-		return fmt.Errorf("its groups %q lack %q", leaf.Subject.Organization, NodesGroup)
+	if !slices.Contains(leaf.Subject.Organization, pki.NodesGroup) {
+		return fmt.Errorf("its groups %q lack %q", leaf.Subject.Organization, pki.NodesGroup)
 	}
 	return nil
 }
@@ -297,12 +290,3 @@ func loadLeaf(certFile, keyFile string) (*x509.Certificate, error) {
 	}
 	return leaf, nil
 }
-
-// bearerToken sends a bootstrap token with every call (over TLS only).
-type bearerToken string
-
-func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-
-func (bearerToken) RequireTransportSecurity() bool { return true }

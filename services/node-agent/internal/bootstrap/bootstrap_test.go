@@ -344,8 +344,8 @@ func copyFile(t *testing.T, from, to string) {
 // TestRenewalReplacesFilesAndConnections runs the rotator against an
 // apiserver that signs certificates for a few seconds: it renews with the
 // node's certificate (the bootstrap token is revoked first), readers never
-// see a partly written file, and a client connection that dials through
-// Conns keeps working after the first certificate has expired.
+// see a partly written file, and a client connection made with the first
+// certificate (pkg/client) keeps working after it has expired.
 func TestRenewalReplacesFilesAndConnections(t *testing.T) {
 	for _, combined := range []bool{false, true} {
 		name := "separate files"
@@ -375,8 +375,7 @@ func testRenewal(t *testing.T, combined bool) {
 		t.Fatal(err)
 	}
 
-	var conns bootstrap.Conns
-	conn, err := s.Dial(cfg.CertFile, cfg.KeyFile, grpc.WithContextDialer(conns.DialContext))
+	conn, err := s.Dial(cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,10 +427,9 @@ func testRenewal(t *testing.T, combined bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Renew at half the lifetime: the connections are closed
-	// ReconnectDelay later, well before the old certificate expires.
+	// Renew at half the lifetime: pkg/client dials again within a reload
+	// interval, well before the old certificate expires.
 	r.Fraction = 0.5
-	r.Conns = &conns
 	r.OnRotate = func(c *x509.Certificate) {
 		t.Logf("renewed: serial %s valid until %s", c.SerialNumber, c.NotAfter.Format(time.RFC3339Nano))
 		select {

@@ -1,7 +1,6 @@
 package bootstrap
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,11 +9,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"bosun.dev/pkg/pki"
 )
 
 // selfSigned returns a PEM certificate for cn and its key.
@@ -24,7 +24,7 @@ func selfSigned(t *testing.T, cn string) (certPEM, keyPEM []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn, Organization: []string{NodesGroup}},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn, Organization: []string{pki.NodesGroup}},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -152,46 +152,5 @@ func TestRenewAt(t *testing.T) {
 		if got := RenewAt(c, tc.written, tc.fraction); !got.Equal(tc.want) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
-	}
-}
-
-func TestConnsCloseAll(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	var conns Conns
-	a, err := conns.DialContext(context.Background(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := conns.DialContext(context.Background(), l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := conns.Open(); n != 1 {
-		t.Fatalf("%d open after closing one of two, want 1", n)
-	}
-	if n := conns.CloseAll(); n != 1 {
-		t.Errorf("CloseAll closed %d, want 1", n)
-	}
-	if _, err := a.Write([]byte("x")); err == nil {
-		t.Error("a connection still writes after CloseAll")
-	}
-	if n := conns.Open(); n != 0 {
-		t.Errorf("%d open after CloseAll", n)
 	}
 }

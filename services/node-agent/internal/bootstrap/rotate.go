@@ -4,15 +4,11 @@ import (
 	"context"
 	"crypto/x509"
 	"math/rand/v2"
-	"net"
 	"os"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
-
-	"bosun.dev/pkg/pki"
 )
 
 // The share of a certificate's lifetime after which it is renewed is drawn
@@ -22,12 +18,6 @@ const (
 	RenewFractionMin = 0.7
 	RenewFractionMax = 0.8
 )
-
-// ReconnectDelay is how long after a renewal a Rotator closes its Conns:
-// long enough for pkg/pki's reloaders, which look at their files at most
-// once per pki.ReloadInterval, to present the new certificate in the next
-// handshake.
-const ReconnectDelay = pki.ReloadInterval + 250*time.Millisecond
 
 // maxWait bounds one sleep of the Rotator: it looks at its files again at
 // least this often (a suspended machine, files replaced by hand).
@@ -55,9 +45,6 @@ type Rotator struct {
 	// OnRotate, when set, is called with each new certificate once its files
 	// are in place.
 	OnRotate func(*x509.Certificate)
-	// Conns, when set, are closed ReconnectDelay after each renewal, so that
-	// the clients dialling through them present the new certificate.
-	Conns *Conns
 	// Fraction, when set, replaces the random share of the lifetime after
 	// which a certificate is renewed.
 	Fraction float64
@@ -106,9 +93,6 @@ func (r *Rotator) Run(ctx context.Context) error {
 				if r.OnRotate != nil {
 					r.OnRotate(leaf)
 				}
-				if r.Conns != nil {
-					r.reconnectLater(ctx)
-				}
 				continue
 			}
 		}
@@ -121,18 +105,6 @@ func (r *Rotator) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// reconnectLater closes r.Conns after ReconnectDelay of real time (the
-// reloaders' interval is real time too).
-func (r *Rotator) reconnectLater(ctx context.Context) {
-	time.AfterFunc(ReconnectDelay, func() {
-		if ctx.Err() != nil {
-			return
-		}
-		n := r.Conns.CloseAll()
-		r.cfg.Log.InfoContext(ctx, "closed the connections to the apiserver made with the previous node certificate", "connections", n)
-	})
 }
 
 // current returns the usable certificate in the files and when it was
@@ -171,65 +143,4 @@ func sleep(ctx context.Context, clk clock.Clock, d time.Duration) bool {
 	case <-t.C():
 		return true
 	}
-}
-
-// Conns dials connections to the apiserver (grpc.WithContextDialer) and
-// closes them all on demand. A TLS connection keeps the client certificate
-// of its handshake, and the apiserver checks it on every call: after a
-// renewal, CloseAll makes the client dial again and present the new
-// certificate before the old one expires.
-type Conns struct {
-	dialer net.Dialer
-	mu     sync.Mutex
-	open   map[*trackedConn]struct{}
-}
-
-// DialContext dials addr over TCP and keeps the connection until it is closed.
-func (c *Conns) DialContext(ctx context.Context, addr string) (net.Conn, error) {
-	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	tc := &trackedConn{Conn: conn, owner: c}
-	c.mu.Lock()
-	if c.open == nil {
-		c.open = map[*trackedConn]struct{}{}
-	}
-	c.open[tc] = struct{}{}
-	c.mu.Unlock()
-	return tc, nil
-}
-
-// CloseAll closes every open connection and returns how many it closed.
-func (c *Conns) CloseAll() int {
-	c.mu.Lock()
-	open := c.open
-	c.open = nil
-	c.mu.Unlock()
-	for tc := range open {
-		_ = tc.Conn.Close()
-	}
-	return len(open)
-}
-
-// Open returns how many connections are open.
-func (c *Conns) Open() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.open)
-}
-
-type trackedConn struct {
-	net.Conn
-	owner *Conns
-	once  sync.Once
-}
-
-func (t *trackedConn) Close() error {
-	t.once.Do(func() {
-		t.owner.mu.Lock()
-		delete(t.owner.open, t)
-		t.owner.mu.Unlock()
-	})
-	return t.Conn.Close()
 }
